@@ -1,0 +1,78 @@
+"""Helpers shared by the image transformers: batches of images of any size.
+
+A batch is either one stacked array ``(n, H, W)`` / ``(n, H, W, C)`` or, while
+images still differ in size or channels, a 1-D object array of per-image arrays.
+"""
+
+import numbers
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+
+
+def check_image(image, where):
+    """Validate one decoded or user-supplied image array and return it."""
+    image = np.asarray(image)
+    if image.dtype == object or not np.issubdtype(image.dtype, np.number):
+        raise ValueError(f"{where}: expected a numeric image array, got dtype {image.dtype}.")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ValueError(
+            f"{where}: expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "
+            f"got shape {image.shape}."
+        )
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{where}: the image is empty (shape {image.shape}).")
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        raise ValueError(f"{where}: the image contains NaN or infinite values.")
+    return image
+
+
+def is_path(item):
+    return isinstance(item, (str, bytes)) or hasattr(item, "__fspath__")
+
+
+def as_image_list(X, step):
+    """Return the images of batch ``X`` as a list of arrays, validating each.
+
+    A numeric array of 3 or 4 dimensions is a stacked batch; anything else must be
+    a sequence of per-image arrays.
+    """
+    if is_path(X):
+        raise TypeError(
+            f"{step}: expected a sequence of images or paths, got a single {type(X).__name__}; "
+            "wrap it in a list."
+        )
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim not in (3, 4):
+            raise ValueError(
+                f"{step}: expected a stacked batch of shape (n, H, W) or (n, H, W, C), "
+                f"got an array of shape {X.shape}."
+            )
+        images = list(X)
+    else:
+        try:
+            images = list(X)
+        except TypeError:
+            raise TypeError(
+                f"{step}: expected a sequence of images, got {type(X).__name__}."
+            ) from None
+    if not images:
+        raise ValueError(f"{step}: the input holds no images.")
+    return [check_image(img, f"{step}: image {i}") for i, img in enumerate(images)]
+
+
+def stack_images(images):
+    """Stack images into one array when they share shape and dtype, else an object array."""
+    first = images[0]
+    if all(img.shape == first.shape and img.dtype == first.dtype for img in images):
+        return np.stack(images)
+    batch = np.empty(len(images), dtype=object)
+    for i, img in enumerate(images):
+        batch[i] = img
+    return batch
+
+
+def check_positive_int(value, name, minimum=1):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")

@@ -1,0 +1,521 @@
+"""The pneumonia classifier: a scikeras ``KerasClassifier`` around an ImageNet backbone.
+
+Training happens here: two-phase transfer learning (frozen backbone, then
+fine-tuning), optional validation with early stopping, and seeding.
+"""
+
+import contextlib
+import numbers
+import random
+from collections import defaultdict
+
+import keras
+import numpy as np
+from scikeras.wrappers import KerasClassifier
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import ClassifierTags
+from sklearn.utils.multiclass import type_of_target
+
+from .model import BACKBONES, build_augmentation, build_model, check_weights, set_trainable_layers
+
+_MIN_IMAGE_SIDE = 32
+
+
+def _is_int(value, minimum):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_real(value, low, high, high_inclusive=False):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        return False
+    return low <= value <= high if high_inclusive else low <= value < high
+
+
+def check_binary_labels(y, where="y"):
+    """Raise ValueError unless ``y`` holds exactly two classes and no missing values.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
+    where : str
+        Name used in error messages.
+
+    Returns
+    -------
+    y : ndarray of shape (n,)
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{where} must be one-dimensional, got shape {y.shape}.")
+    if len(y) == 0:
+        raise ValueError(f"{where} is empty.")
+    if y.dtype == object and any(v is None for v in y):
+        raise ValueError(f"{where} contains missing labels (None).")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{where} contains NaN or infinite labels.")
+    classes = np.unique(y)
+    if len(classes) != 2:
+        found = ", ".join(repr(c) for c in classes[:10].tolist())
+        raise ValueError(
+            f"{where} must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
+            f"found {len(classes)}: {found}."
+        )
+    return y
+
+
+class PneumoniaClassifier(KerasClassifier):
+    """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
+
+    A scikit-learn classifier (scikeras :class:`~scikeras.wrappers.KerasClassifier`)
+    taking ``float32`` RGB images in [0, 1] of shape ``(n, H, W, 3)``; the input size
+    follows the training images. ``fit`` trains in two phases:
+
+    1. the head, with the backbone frozen, for ``epochs`` epochs at ``learning_rate``;
+    2. the top ``fine_tune_layers`` backbone layers as well (BatchNormalization stays in
+       inference mode), for ``fine_tune_epochs`` epochs at ``fine_tune_learning_rate``.
+
+    Both use Adam and binary cross-entropy. The ImageNet preprocessing the backbone
+    expects is part of the network, as is the training-only augmentation.
+
+    Parameters
+    ----------
+    backbone : {"resnet50", "densenet121", "efficientnetb0"}, default="resnet50"
+        The ``keras.applications`` feature extractor.
+    weights : "imagenet", None or path-like, default="imagenet"
+        Backbone initialisation: ImageNet weights (downloaded by Keras and cached in
+        ``~/.keras/models``), random (``None``), or a Keras weights file of the
+        backbone without its top (for offline machines).
+    dense_units : tuple of int, default=(256,)
+        Hidden dense layers of the head.
+    dropout : float, default=0.5
+        Dropout after each hidden dense layer.
+    augment : bool, default=True
+        Random augmentation of training images (never at prediction).
+    rotation : float, default=10.0
+        Maximum augmentation rotation, in degrees.
+    zoom : float, default=0.1
+        Maximum augmentation zoom, as a fraction.
+    shift : float, default=0.1
+        Maximum augmentation translation, as a fraction of the image size.
+    contrast : float, default=0.1
+        Maximum augmentation contrast change.
+    horizontal_flip : bool, default=False
+        Random left-right flips; off because the heart is on the left.
+    epochs : int, default=10
+        Phase 1 epochs (frozen backbone); 0 skips phase 1.
+    learning_rate : float, default=1e-3
+        Adam learning rate of phase 1.
+    fine_tune_layers : int or "all", default=30
+        Number of backbone layers, from the top, trained in phase 2; 0 skips it.
+    fine_tune_epochs : int, default=5
+        Phase 2 epochs; 0 skips phase 2.
+    fine_tune_learning_rate : float, default=1e-5
+        Adam learning rate of phase 2.
+    batch_size : int, default=32
+        Images per gradient step (and per prediction batch).
+    class_weight : None, "balanced" or dict, default=None
+        Per-class loss weights; ``"balanced"`` is the cheap alternative to SMOTE.
+    validation_split : float, default=0.0
+        Fraction of the training images held out (stratified) to monitor validation
+        ROC AUC for early stopping. Ignored when ``fit`` receives
+        ``validation_data``. In a pipeline with SMOTE the held-out images may include
+        synthetic ones: pass patient-level ``validation_data`` to ``fit`` instead.
+    early_stopping_patience : int or None, default=3
+        With validation data, stop a phase after this many epochs without
+        improvement of validation ROC AUC and restore the best weights.
+        ``None`` disables early stopping.
+    threshold : float, default=0.5
+        Decision threshold on the pneumonia probability used by ``predict``.
+    random_state : int, RandomState or None, default=None
+        Seed for weight initialisation, augmentation, dropout, shuffling and the
+        validation split. An int makes a CPU fit repeatable.
+    verbose : int, default=0
+        Keras progress output (0 = silent).
+    callbacks : list of keras.callbacks.Callback or None, default=None
+        Extra Keras callbacks for training and prediction.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels seen in ``fit``, sorted; ``classes_[1]`` is the positive class.
+    model_ : keras.Model
+        The trained network.
+    history_ : dict of list
+        Per-epoch training metrics of both phases; ``history_["phase"]`` says which
+        phase each epoch belongs to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpneumo import PneumoniaClassifier
+    >>> X = np.random.rand(8, 32, 32, 3).astype("float32")
+    >>> y = np.array(["NORMAL", "PNEUMONIA"] * 4)
+    >>> clf = PneumoniaClassifier(weights=None, epochs=1, fine_tune_epochs=0)
+    >>> clf.fit(X, y).predict_proba(X).shape
+    (8, 2)
+    """
+
+    # Fixed by design rather than parameters: scikeras reads them.
+    optimizer = "adam"
+    loss = "binary_crossentropy"
+    metrics = None
+    model = None
+    build_fn = None
+    warm_start = False
+    shuffle = True
+    run_eagerly = False
+    validation_batch_size = None
+
+    def __init__(
+        self,
+        *,
+        backbone="resnet50",
+        weights="imagenet",
+        dense_units=(256,),
+        dropout=0.5,
+        augment=True,
+        rotation=10.0,
+        zoom=0.1,
+        shift=0.1,
+        contrast=0.1,
+        horizontal_flip=False,
+        epochs=10,
+        learning_rate=1e-3,
+        fine_tune_layers=30,
+        fine_tune_epochs=5,
+        fine_tune_learning_rate=1e-5,
+        batch_size=32,
+        class_weight=None,
+        validation_split=0.0,
+        early_stopping_patience=3,
+        threshold=0.5,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.augment = augment
+        self.rotation = rotation
+        self.zoom = zoom
+        self.shift = shift
+        self.contrast = contrast
+        self.horizontal_flip = horizontal_flip
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.fine_tune_layers = fine_tune_layers
+        self.fine_tune_epochs = fine_tune_epochs
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.batch_size = batch_size
+        self.class_weight = class_weight
+        self.validation_split = validation_split
+        self.early_stopping_patience = early_stopping_patience
+        self.threshold = threshold
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    @classmethod
+    def _get_param_names(cls):
+        # scikeras lists every public attribute as a parameter; scikit-learn's rule
+        # (the __init__ signature) keeps get_params, clone and repr exact.
+        return BaseEstimator._get_param_names.__func__(cls)
+
+    def __sklearn_tags__(self):
+        # scikeras' base order lets BaseEstimator's tags win, hiding that this is a
+        # classifier (NaN scores, unstratified CV folds in scikit-learn >= 1.6).
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        tags.target_tags.required = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    def __repr__(self):
+        return BaseEstimator.__repr__(self)
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        """Validate every parameter; raise ValueError naming the first bad one."""
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}.")
+        if self.weights is not None and not (
+            isinstance(self.weights, str) or hasattr(self.weights, "__fspath__")
+        ):
+            raise ValueError(
+                f"weights must be 'imagenet', None or a file path, got {self.weights!r}."
+            )
+        units = self.dense_units
+        if not isinstance(units, (tuple, list)) or not all(_is_int(u, 1) for u in units):
+            raise ValueError(f"dense_units must be a tuple of positive ints, got {units!r}.")
+        checks = [
+            ("dropout", _is_real(self.dropout, 0, 1), "a float in [0, 1)"),
+            ("augment", isinstance(self.augment, bool), "True or False"),
+            ("rotation", _is_real(self.rotation, 0, 180, True), "degrees in [0, 180]"),
+            ("zoom", _is_real(self.zoom, 0, 1), "a float in [0, 1)"),
+            ("shift", _is_real(self.shift, 0, 1), "a float in [0, 1)"),
+            ("contrast", _is_real(self.contrast, 0, 1), "a float in [0, 1)"),
+            ("horizontal_flip", isinstance(self.horizontal_flip, bool), "True or False"),
+            ("epochs", _is_int(self.epochs, 0), "an integer >= 0"),
+            ("learning_rate", _is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
+             "a positive float"),
+            ("fine_tune_layers", self.fine_tune_layers == "all" or _is_int(self.fine_tune_layers, 0),
+             "an integer >= 0 or 'all'"),
+            ("fine_tune_epochs", _is_int(self.fine_tune_epochs, 0), "an integer >= 0"),
+            ("fine_tune_learning_rate",
+             _is_real(self.fine_tune_learning_rate, 0, np.inf) and self.fine_tune_learning_rate > 0,
+             "a positive float"),
+            ("batch_size", _is_int(self.batch_size, 1), "an integer >= 1"),
+            ("class_weight", self.class_weight is None or self.class_weight == "balanced"
+             or isinstance(self.class_weight, dict), "None, 'balanced' or a dict"),
+            ("validation_split", _is_real(self.validation_split, 0, 1), "a float in [0, 1)"),
+            ("early_stopping_patience",
+             self.early_stopping_patience is None or _is_int(self.early_stopping_patience, 1),
+             "None or an integer >= 1"),
+            ("threshold", _is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
+            ("random_state", self.random_state is None or _is_int(self.random_state, 0)
+             or isinstance(self.random_state, np.random.RandomState),
+             "None, an integer >= 0 or a numpy RandomState"),
+            ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
+            ("callbacks", self.callbacks is None or (
+                isinstance(self.callbacks, (list, tuple))
+                and all(isinstance(c, keras.callbacks.Callback) for c in self.callbacks)),
+             "None or a list of keras.callbacks.Callback"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        if self._trains_phase(1) is False and self._trains_phase(2) is False:
+            raise ValueError(
+                "Nothing to train: epochs=0 and fine-tuning is off "
+                f"(fine_tune_epochs={self.fine_tune_epochs}, "
+                f"fine_tune_layers={self.fine_tune_layers!r})."
+            )
+        check_weights(self.weights, self.backbone)
+
+    def _trains_phase(self, phase):
+        if phase == 1:
+            return self.epochs > 0
+        return self.fine_tune_epochs > 0 and self.fine_tune_layers != 0
+
+    def _check_images(self, X, where="X"):
+        if not isinstance(X, np.ndarray) or X.dtype == object:
+            raise ValueError(
+                f"{where}: expected a float array of RGB images (n, H, W, 3); got "
+                f"{type(X).__name__}. Use skpneumo.make_pipeline() to classify image files."
+            )
+        if X.ndim != 4 or X.shape[-1] != 3:
+            raise ValueError(
+                f"{where}: expected RGB images of shape (n, H, W, 3), got shape {X.shape}; "
+                "put GrayscaleToRGB before the classifier."
+            )
+        if min(X.shape[1:3]) < _MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"{where}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} pixels, "
+                f"got {X.shape[1]}x{X.shape[2]}."
+            )
+        if len(X) == 0:
+            raise ValueError(f"{where} holds no images.")
+        if not np.issubdtype(X.dtype, np.number) or (
+            X.dtype.kind == "f" and not np.all(np.isfinite(X))
+        ):
+            raise ValueError(f"{where} contains NaN, infinite or non-numeric values.")
+
+    # ------------------------------------------------------------------ fitting
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed Python, NumPy and the Keras backend for this fit, then restore."""
+        seed = self._seed()
+        if seed is None:
+            yield
+            return
+        py_state, np_state = random.getstate(), np.random.get_state()
+        # keras.utils.set_random_seed seeds without TensorFlow's op determinism,
+        # which scikeras switches on process-wide and which breaks unseeded fits.
+        keras.utils.set_random_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+    def _seed(self):
+        if isinstance(self.random_state, np.random.RandomState):
+            # Draw from a copy: fitting twice must not depend on earlier fits.
+            rng = np.random.RandomState()
+            rng.set_state(self.random_state.get_state())
+            return int(rng.randint(2**31 - 1))
+        return self.random_state
+
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Train the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1] (the output of the preprocessing steps).
+        y : array-like of shape (n,)
+            Two classes, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
+        sample_weight : array-like of shape (n,), default=None
+            Per-image loss weights.
+        validation_data : tuple (X_val, y_val), default=None
+            Preprocessed validation images and labels (e.g. held-out patients), used
+            to monitor ROC AUC and for early stopping.
+
+        Returns
+        -------
+        self : PneumoniaClassifier
+        """
+        self._check_params()
+        self._check_images(X)
+        y = check_binary_labels(y)
+        if len(X) != len(y):
+            raise ValueError(f"X holds {len(X)} images but y holds {len(y)} labels.")
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            self._check_images(X_val, "validation_data X")
+            y_val = np.asarray(y_val)
+            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
+            if unknown or len(X_val) != len(y_val):
+                raise ValueError(
+                    "validation_data: labels must be among the training classes and match "
+                    f"the images in number (unknown labels: {sorted(unknown)})."
+                )
+            validation_data = (X_val, y_val)
+        self._validation_data = validation_data
+        try:
+            with self._seeded():
+                super().fit(X, y, sample_weight=sample_weight)
+        finally:
+            del self._validation_data
+        return self
+
+    def _build_keras_model(self):
+        augmentation = None
+        if self.augment:
+            augmentation = build_augmentation(
+                self.rotation, self.zoom, self.shift, self.contrast, self.horizontal_flip
+            )
+        return build_model(
+            tuple(self.X_shape_[1:]),
+            backbone=self.backbone,
+            weights=self.weights,
+            dense_units=tuple(self.dense_units),
+            dropout=self.dropout,
+            augmentation=augmentation,
+        )
+
+    def _compile(self, learning_rate):
+        self.model_.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(name="auc")],
+        )
+
+    def _ensure_compiled_model(self):
+        # Compiled per phase in _fit_keras_model.
+        pass
+
+    def _split_validation(self, X, y, sample_weight):
+        """Return training arrays and Keras validation data."""
+        if self._validation_data is not None:
+            X_val, y_val = self._validation_data
+            return X, y, sample_weight, (X_val, self.target_encoder_.transform(y_val))
+        if not self.validation_split:
+            return X, y, sample_weight, None
+        idx = np.arange(len(X))
+        train_idx, val_idx = train_test_split(
+            idx, test_size=self.validation_split, stratify=y.ravel(), random_state=self._seed()
+        )
+        sw_train = None if sample_weight is None else sample_weight[train_idx]
+        return X[train_idx], y[train_idx], sw_train, (X[val_idx], y[val_idx])
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
+        history = defaultdict(list)
+        done = 0
+        phases = [(1, self.epochs, self.learning_rate), (2, self.fine_tune_epochs,
+                                                          self.fine_tune_learning_rate)]
+        for phase, n_epochs, lr in phases:
+            if not self._trains_phase(phase):
+                continue
+            set_trainable_layers(self.model_, 0 if phase == 1 else self.fine_tune_layers)
+            self._compile(lr)
+            callbacks = list(self.callbacks or [])
+            if validation is not None and self.early_stopping_patience is not None:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor="val_auc", mode="max", patience=self.early_stopping_patience,
+                    restore_best_weights=True,
+                ))
+            hist = self.model_.fit(
+                X, y, sample_weight=sample_weight, batch_size=self.batch_size,
+                epochs=done + n_epochs, initial_epoch=done, validation_data=validation,
+                shuffle=True, verbose=self.verbose, callbacks=callbacks,
+            )
+            n_run = len(hist.history.get("loss", []))
+            for key, values in hist.history.items():
+                history[key].extend(float(v) for v in values)
+            history["phase"].extend([phase] * n_run)
+            done += n_run
+        self.history_ = dict(history)
+
+    def _initialize_callbacks(self):
+        self._fit_callbacks = []
+        self._predict_callbacks = list(self.callbacks or [])
+
+    def __getstate__(self):
+        # Callbacks (progress bars, early stopping) belong to one training run.
+        state = super().__getstate__()
+        state.pop("_fit_callbacks", None)
+        state.pop("_predict_callbacks", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._fit_callbacks, self._predict_callbacks = [], []
+
+    # --------------------------------------------------------------- prediction
+    def predict_proba(self, X, **kwargs):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1], of the size seen in ``fit``.
+        **kwargs : dict
+            Passed to ``keras.Model.predict``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, 2)
+            Columns follow ``classes_``; rows sum to 1.
+        """
+        self._check_images(X)
+        return super().predict_proba(X, **kwargs)
+
+    def predict(self, X, **kwargs):
+        """Predicted labels, positive when the probability reaches ``threshold``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1].
+        **kwargs : dict
+            Passed to ``keras.Model.predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n,)
+            Values from ``classes_``.
+        """
+        proba = self.predict_proba(X, **kwargs)
+        return self.classes_[(proba[:, 1] >= self.threshold).astype(int)]

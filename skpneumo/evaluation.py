@@ -1,0 +1,640 @@
+"""Evaluation of a fitted NORMAL-vs-PNEUMONIA classifier.
+
+Every metric is computed from the probability of an explicitly chosen positive
+class, whose column is looked up by label in ``estimator.classes_``. A former
+design read a hard-coded column and reported 87% accuracy next to a ROC AUC of
+0.513; looking the column up by label (and validating ``y`` against
+``classes_``) makes that kind of misalignment impossible.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.utils.validation import column_or_1d
+
+__all__ = ["EvaluationReport", "evaluate"]
+
+DEFAULT_POS_LABEL = "PNEUMONIA"
+DEFAULT_THRESHOLD = 0.5
+
+# (attribute, human-readable name), in display order.
+_METRICS = (
+    ("accuracy", "Accuracy"),
+    ("precision", "Precision"),
+    ("recall", "Recall (sensitivity)"),
+    ("specificity", "Specificity"),
+    ("f1", "F1 score"),
+    ("roc_auc", "ROC AUC"),
+    ("average_precision", "Average precision"),
+)
+_REQUIRED_KEYS = (
+    *(name for name, _ in _METRICS),
+    "confusion_matrix",
+    "threshold",
+    "n_samples",
+    "class_counts",
+    "pos_label",
+    "neg_label",
+)
+_JSON_NAME = "report.json"
+_MARKDOWN_NAME = "report.md"
+_ROC_NAME = "roc_curve.png"
+_CM_NAME = "confusion_matrix.png"
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Metrics of a binary classifier at one decision threshold.
+
+    Build it with :func:`evaluate` (or :meth:`load` to read a saved one).
+
+    Attributes
+    ----------
+    accuracy, precision, recall, specificity, f1 : float
+        Threshold-dependent metrics; ``recall`` is the sensitivity and
+        ``specificity`` the recall of the negative class. Undefined ratios
+        (e.g. no predicted positives) are reported as 0.
+    roc_auc, average_precision : float
+        Threshold-free metrics of ``y_score``; NaN when ``y`` holds one class.
+    confusion_matrix : list of list of int
+        ``[[tn, fp], [fn, tp]]`` with ``pos_label`` as the positive class.
+    threshold : float
+        A sample is predicted positive when its score is ``>= threshold``.
+    n_samples : int
+        Number of evaluated samples.
+    class_counts : dict of str to int
+        Number of samples of each class in ``y``, keyed by ``str(label)``.
+    pos_label, neg_label : str, int or bool
+        The positive and negative classes, as found in ``classes_``.
+    notes : tuple of str
+        Caveats about undefined metrics; empty in the usual case.
+    y_true : ndarray of int or None
+        True labels as 0/1 (1 = ``pos_label``); None for a loaded report.
+    y_score : ndarray of float or None
+        Probability of ``pos_label`` per sample; None for a loaded report.
+    """
+
+    accuracy: float
+    precision: float
+    recall: float
+    specificity: float
+    f1: float
+    roc_auc: float
+    average_precision: float
+    confusion_matrix: list[list[int]]
+    threshold: float
+    n_samples: int
+    class_counts: dict[str, int]
+    pos_label: Any
+    neg_label: Any
+    notes: tuple[str, ...] = ()
+    y_true: np.ndarray | None = field(default=None, repr=False, compare=False)
+    y_score: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-serialisable dict.
+
+        ``y_true`` and ``y_score`` are left out; NaN metrics become None.
+
+        Returns
+        -------
+        dict
+            Keys: the metric names, ``confusion_matrix``, ``threshold``,
+            ``n_samples``, ``class_counts``, ``pos_label``, ``neg_label`` and
+            ``notes``.
+        """
+        data: dict[str, Any] = {
+            name: _nan_to_none(getattr(self, name)) for name, _ in _METRICS
+        }
+        data.update(
+            confusion_matrix=[[int(v) for v in row] for row in self.confusion_matrix],
+            threshold=float(self.threshold),
+            n_samples=int(self.n_samples),
+            class_counts={str(k): int(v) for k, v in self.class_counts.items()},
+            pos_label=_to_builtin(self.pos_label),
+            neg_label=_to_builtin(self.neg_label),
+            notes=list(self.notes),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
+        """Rebuild a report from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        data : dict
+            As returned by :meth:`to_dict` or read from ``report.json``.
+
+        Returns
+        -------
+        EvaluationReport
+            The report, without ``y_true`` and ``y_score``.
+
+        Raises
+        ------
+        ValueError
+            If a required key is missing or the confusion matrix is not 2x2.
+        """
+        missing = [key for key in _REQUIRED_KEYS if key not in data]
+        if missing:
+            raise ValueError(f"Evaluation report data lacks the keys {missing}.")
+        matrix = [[int(v) for v in row] for row in data["confusion_matrix"]]
+        if len(matrix) != 2 or any(len(row) != 2 for row in matrix):
+            raise ValueError(
+                f"confusion_matrix must be 2x2 [[tn, fp], [fn, tp]], got {matrix}."
+            )
+        metrics = {
+            name: math.nan if data[name] is None else float(data[name])
+            for name, _ in _METRICS
+        }
+        return cls(
+            **metrics,
+            confusion_matrix=matrix,
+            threshold=float(data["threshold"]),
+            n_samples=int(data["n_samples"]),
+            class_counts={str(k): int(v) for k, v in data["class_counts"].items()},
+            pos_label=data["pos_label"],
+            neg_label=data["neg_label"],
+            notes=tuple(data.get("notes", ())),
+        )
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> EvaluationReport:
+        """Read ``report.json`` from a folder written by :meth:`save`.
+
+        Parameters
+        ----------
+        folder : str or path-like
+            The folder passed to :meth:`save`.
+
+        Returns
+        -------
+        EvaluationReport
+            The report, without ``y_true`` and ``y_score``.
+        """
+        path = Path(folder) / _JSON_NAME
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def summary(self) -> str:
+        """Return a readable multi-line text summary.
+
+        Returns
+        -------
+        str
+            Metrics, class counts, the labelled confusion matrix and notes.
+        """
+        neg, pos = str(self.neg_label), str(self.pos_label)
+        lines = [
+            f"Evaluation report: {self.n_samples} samples, positive class {pos!r}, "
+            f"predicted positive when P({pos}) >= {self.threshold:.4g}",
+        ]
+        width = max(len(label) for _, label in _METRICS)
+        lines += [
+            f"  {label:<{width}}  {_format_metric(getattr(self, name))}"
+            for name, label in _METRICS
+        ]
+        counts = ", ".join(f"{k}: {v}" for k, v in self.class_counts.items())
+        lines.append(f"Class counts: {counts}")
+        lines.append("Confusion matrix (rows: true class, columns: predicted class):")
+        row_names = [f"true {neg}", f"true {pos}"]
+        col_names = [f"pred {neg}", f"pred {pos}"]
+        first = max(len(name) for name in row_names)
+        cells = [
+            max(len(col_names[j]), *(len(str(row[j])) for row in self.confusion_matrix))
+            for j in range(2)
+        ]
+        lines.append(
+            "  " + " " * first + "".join(f"  {c:>{w}}" for c, w in zip(col_names, cells))
+        )
+        for name, row in zip(row_names, self.confusion_matrix):
+            lines.append(
+                f"  {name:<{first}}" + "".join(f"  {v:>{w}}" for v, w in zip(row, cells))
+            )
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def save(self, folder: str | os.PathLike) -> dict[str, Path]:
+        """Write the report and its figures to ``folder``.
+
+        Writes ``report.json``, ``report.md``, ``confusion_matrix.png`` and,
+        when ``y_score`` is available (not for a loaded report),
+        ``roc_curve.png``. Each file is written to a temporary file in
+        ``folder`` and moved into place with :func:`os.replace`, so a reader
+        never sees a partial file; on failure the temporary files (and any
+        folder this call created) are removed. Figures are drawn with the Agg
+        canvas directly, leaving the caller's matplotlib backend untouched.
+
+        Parameters
+        ----------
+        folder : str or path-like
+            Destination folder, created with its parents if needed. Existing
+            files of the same names are replaced.
+
+        Returns
+        -------
+        dict of str to Path
+            File name to path of each written file.
+
+        Raises
+        ------
+        OSError
+            If the folder cannot be created or written; the message names it.
+        """
+        # Render everything in memory first so that a plotting error cannot
+        # leave a half-written report behind.
+        has_roc = self.y_score is not None and self.y_true is not None
+        files = {
+            _JSON_NAME: (
+                json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+            ).encode("utf-8"),
+            _MARKDOWN_NAME: self._markdown(has_roc).encode("utf-8"),
+            _CM_NAME: _figure_to_png(self._confusion_matrix_figure()),
+        }
+        if has_roc:
+            files[_ROC_NAME] = _figure_to_png(self._roc_figure())
+        return _write_files_atomically(Path(folder), files)
+
+    def _markdown(self, has_roc: bool) -> str:
+        neg, pos = _md_escape(self.neg_label), _md_escape(self.pos_label)
+        counts = ", ".join(f"{_md_escape(k)}: {v}" for k, v in self.class_counts.items())
+        (tn, fp), (fn, tp) = self.confusion_matrix
+        lines = [
+            "# Evaluation report",
+            "",
+            f"- Samples: {self.n_samples} ({counts})",
+            f"- Positive class: `{pos}`",
+            f"- Decision threshold: predicted `{pos}` when P({pos}) >= {self.threshold:.4g}",
+            "",
+            "## Metrics",
+            "",
+            "| Metric | Value |",
+            "|---|---:|",
+            *(f"| {label} | {_format_metric(getattr(self, name))} |" for name, label in _METRICS),
+            "",
+            "## Confusion matrix",
+            "",
+            f"| | Predicted {neg} | Predicted {pos} |",
+            "|---|---:|---:|",
+            f"| **True {neg}** | {tn} | {fp} |",
+            f"| **True {pos}** | {fn} | {tp} |",
+            "",
+            "## Figures",
+            "",
+        ]
+        if has_roc:
+            lines += [f"![ROC curve]({_ROC_NAME})", ""]
+        else:
+            lines += ["ROC curve not available: the report holds no scores.", ""]
+        lines += [f"![Confusion matrix]({_CM_NAME})", ""]
+        if self.notes:
+            lines += ["## Notes", "", *(f"- {note}" for note in self.notes), ""]
+        return "\n".join(lines)
+
+    def _roc_figure(self):
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5.5, 5.5), layout="constrained")
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Chance (AUC = 0.5)")
+        if math.isnan(self.roc_auc):
+            ax.text(0.5, 0.6, "ROC curve undefined:\nonly one class in y", ha="center")
+        else:
+            fpr, tpr, _ = roc_curve(self.y_true, self.y_score)
+            ax.plot(fpr, tpr, linewidth=2, label=f"ROC curve (AUC = {self.roc_auc:.3f})")
+            # The operating point follows from the confusion matrix because
+            # roc_curve uses the same "score >= threshold" convention.
+            (tn, fp), (fn, tp) = self.confusion_matrix
+            ax.plot(
+                fp / (fp + tn),
+                tp / (tp + fn),
+                marker="o",
+                markersize=9,
+                linestyle="none",
+                color="tab:red",
+                label=(
+                    f"Threshold {self.threshold:.3g} (sensitivity {self.recall:.3f}, "
+                    f"specificity {self.specificity:.3f})"
+                ),
+            )
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+            xlabel="False positive rate (1 - specificity)",
+            ylabel="True positive rate (sensitivity)",
+            title=f"ROC curve, positive class: {self.pos_label}",
+        )
+        ax.set_aspect("equal")
+        ax.legend(loc="lower right", fontsize="small")
+        return fig
+
+    def _confusion_matrix_figure(self):
+        from matplotlib.figure import Figure
+
+        matrix = np.asarray(self.confusion_matrix)
+        labels = [str(self.neg_label), str(self.pos_label)]
+        fig = Figure(figsize=(5, 4.4), layout="constrained")
+        ax = fig.add_subplot()
+        image = ax.imshow(matrix, cmap="Blues", vmin=0)
+        fig.colorbar(image, ax=ax)
+        ax.set_xticks([0, 1], labels=labels)
+        ax.set_yticks([0, 1], labels=labels)
+        ax.set(
+            xlabel="Predicted label",
+            ylabel="True label",
+            title=f"Confusion matrix (threshold {self.threshold:.3g})",
+        )
+        for (i, j), count in np.ndenumerate(matrix):
+            dark = count > matrix.max() / 2
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=14,
+                    color="white" if dark else "black")
+        return fig
+
+
+def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationReport:
+    """Evaluate a fitted binary classifier on ``X``, ``y``.
+
+    Parameters
+    ----------
+    estimator : classifier or Pipeline
+        Fitted, with ``predict_proba`` and ``classes_`` (a Pipeline exposes
+        the ``classes_`` of its last step). ``classes_`` must hold exactly
+        two classes.
+    X : sequence or array-like
+        Samples accepted by ``estimator.predict_proba`` (e.g. image paths).
+    y : array-like of shape (n_samples,)
+        True labels, all of them members of ``estimator.classes_``. A single
+        class is allowed: ROC AUC and average precision are then NaN.
+    threshold : float in [0, 1], default=None
+        Predicted positive when the positive-class probability is
+        ``>= threshold``. None uses the ``threshold`` attribute of the final
+        step (the estimator itself outside a Pipeline), else 0.5.
+    pos_label : label, default=None
+        The positive class. None picks ``"PNEUMONIA"`` if it is a class, else
+        ``1`` if it is a class, else ``classes_[1]``.
+
+    Returns
+    -------
+    EvaluationReport
+        The metrics, with the raw ``y_true`` and ``y_score`` for plotting.
+
+    Raises
+    ------
+    ValueError
+        If the lengths of ``X`` and ``y`` differ, ``classes_`` does not hold
+        two classes, ``pos_label`` or a label of ``y`` is not in
+        ``classes_``, the threshold is not in [0, 1], or ``predict_proba``
+        does not return probabilities of shape (n_samples, 2).
+    TypeError
+        If ``estimator`` is not a fitted probabilistic classifier or ``X``
+        has no length.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = [[0.0], [1.0], [2.0], [3.0]]
+    >>> y = ["NORMAL", "NORMAL", "PNEUMONIA", "PNEUMONIA"]
+    >>> report = evaluate(LogisticRegression().fit(X, y), X, y)
+    >>> report.pos_label, report.confusion_matrix
+    ('PNEUMONIA', [[2, 0], [0, 2]])
+    """
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            "estimator must be a fitted classifier with predict_proba and classes_; "
+            f"got {type(estimator).__name__}."
+        )
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(
+            f"evaluate supports binary classifiers only; classes_ is {classes}."
+        )
+
+    # Check cheap preconditions before predict_proba, which may run a CNN.
+    y = column_or_1d(y)
+    n_samples = _num_samples(X)
+    if n_samples != len(y):
+        raise ValueError(
+            f"X and y have different lengths: {n_samples} samples vs {len(y)} labels."
+        )
+    if n_samples == 0:
+        raise ValueError("Cannot evaluate on zero samples.")
+
+    pos_index = _positive_index(classes, pos_label)
+    pos, neg = _to_builtin(classes[pos_index]), _to_builtin(classes[1 - pos_index])
+    threshold = _resolve_threshold(estimator, threshold)
+
+    try:
+        labels, inverse = np.unique(y, return_inverse=True)
+    except TypeError as exc:
+        raise ValueError(f"y mixes label types that cannot be compared: {exc}") from exc
+    unknown = [_to_builtin(v) for v in labels if _find(classes, v) is None]
+    if unknown:
+        raise ValueError(
+            f"y contains labels {unknown} that are not in the estimator's classes_ "
+            f"{[_to_builtin(c) for c in classes]}."
+        )
+    is_pos = np.array([_find(classes, v) == pos_index for v in labels])
+    y_true = is_pos[inverse.ravel()].astype(int)
+
+    proba = np.asarray(estimator.predict_proba(X), dtype=float)
+    if proba.shape != (n_samples, 2):
+        raise ValueError(
+            f"predict_proba returned shape {proba.shape}; expected ({n_samples}, 2)."
+        )
+    y_score = proba[:, pos_index]
+    if not np.all(np.isfinite(y_score)) or y_score.min() < 0 or y_score.max() > 1:
+        raise ValueError(
+            f"predict_proba returned values outside [0, 1] for class {pos!r}; "
+            "expected probabilities."
+        )
+
+    y_pred = (y_score >= threshold).astype(int)
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
+    n_pos = tp + fn
+    n_neg = tn + fp
+
+    notes = []
+    if n_pos and n_neg:
+        roc_auc = float(roc_auc_score(y_true, y_score))
+        average_precision = float(average_precision_score(y_true, y_score))
+    else:
+        roc_auc = average_precision = math.nan
+        present = pos if n_pos else neg
+        notes.append(
+            f"y holds only class {present!r}: ROC AUC and average precision are undefined."
+        )
+    if not n_pos:
+        notes.append(f"No {pos!r} samples: recall (sensitivity) is undefined, reported as 0.")
+    if not n_neg:
+        notes.append(f"No {neg!r} samples: specificity is undefined, reported as 0.")
+
+    return EvaluationReport(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        precision=float(precision_score(y_true, y_pred, zero_division=0)),
+        recall=float(recall_score(y_true, y_pred, zero_division=0)),
+        specificity=float(recall_score(y_true, y_pred, pos_label=0, zero_division=0)),
+        f1=float(f1_score(y_true, y_pred, zero_division=0)),
+        roc_auc=roc_auc,
+        average_precision=average_precision,
+        confusion_matrix=[[tn, fp], [fn, tp]],
+        threshold=threshold,
+        n_samples=n_samples,
+        class_counts={str(neg): n_neg, str(pos): n_pos},
+        pos_label=pos,
+        neg_label=neg,
+        notes=tuple(notes),
+        y_true=y_true,
+        y_score=y_score,
+    )
+
+
+def _find(classes, label):
+    """Index of ``label`` in ``classes`` by equality, or None."""
+    # Python-level equality: numpy elementwise comparison between string and
+    # integer arrays is unreliable across versions.
+    for index, candidate in enumerate(classes):
+        if candidate == label:
+            return index
+    return None
+
+
+def _positive_index(classes, pos_label):
+    if pos_label is not None:
+        index = _find(classes, pos_label)
+        if index is None:
+            raise ValueError(
+                f"pos_label={pos_label!r} is not one of the estimator's classes_ "
+                f"{[_to_builtin(c) for c in classes]}."
+            )
+        return index
+    for default in (DEFAULT_POS_LABEL, 1):
+        index = _find(classes, default)
+        if index is not None:
+            return index
+    return 1
+
+
+def _resolve_threshold(estimator, threshold):
+    source = "threshold"
+    if threshold is None:
+        steps = getattr(estimator, "steps", None)
+        final_step = steps[-1][1] if steps else estimator
+        threshold = getattr(final_step, "threshold", None)
+        source = f"{type(final_step).__name__}.threshold"
+        if threshold is None:
+            return DEFAULT_THRESHOLD
+    # bool is an int subclass but never a meaningful threshold.
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(
+        threshold, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"{source} must be a number in [0, 1]; got {threshold!r}.")
+    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
+        raise ValueError(f"{source} must be in [0, 1]; got {threshold!r}.")
+    return float(threshold)
+
+
+def _num_samples(X):
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError:
+        raise TypeError(
+            f"X must be a sized collection (e.g. a list of image paths); "
+            f"got {type(X).__name__}."
+        ) from None
+
+
+def _to_builtin(value):
+    """Convert a numpy scalar label to the matching Python type for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _nan_to_none(value):
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _format_metric(value):
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
+
+
+def _md_escape(value):
+    return str(value).replace("|", "\\|")
+
+
+def _figure_to_png(fig) -> bytes:
+    # An explicit Agg canvas renders without touching pyplot or the backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def _folder_error(folder, exc):
+    message = f"Cannot write the evaluation report to folder '{folder}': {exc.strerror or exc}"
+    # OSError(errno, message) keeps the specific subclass (PermissionError, ...).
+    return OSError(exc.errno, message) if exc.errno else OSError(message)
+
+
+def _write_files_atomically(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
+    """Write every file to a temporary name in ``folder``, then rename them."""
+    created = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        created.append(parent)
+        parent = parent.parent
+    temporaries = []
+    written = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            # Not tempfile.mkstemp: its 0600 mode would survive os.replace,
+            # whereas open() honours the umask like any ordinary file.
+            tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+            temporaries.append(tmp)
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, name in zip(temporaries, files):
+            os.replace(tmp, folder / name)
+            written[name] = folder / name
+    except BaseException as exc:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        for directory in created:  # innermost first; non-empty ones stay
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise _folder_error(folder, exc) from exc
+        raise
+    return written

@@ -1,0 +1,261 @@
+"""The Keras network: ImageNet backbone, in-model preprocessing, augmentation and head.
+
+Only Keras 3 APIs are used here, so the model runs on the TensorFlow, JAX and
+PyTorch backends alike.
+"""
+
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import keras
+from keras import layers, ops
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A ``keras.applications`` network usable as feature extractor."""
+
+    constructor: str
+    preprocessing: str
+    weights_url: str
+
+    @property
+    def weights_file(self):
+        return self.weights_url.rsplit("/", 1)[-1]
+
+
+_KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+BACKBONES = {
+    "resnet50": Backbone(
+        "ResNet50", "caffe", _KERAS_APPS + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    ),
+    "densenet121": Backbone(
+        "DenseNet121", "torch",
+        _KERAS_APPS + "densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    ),
+    # EfficientNet rescales 0-255 input itself, so it receives raw 0-255 pixels.
+    "efficientnetb0": Backbone(
+        "EfficientNetB0", "raw", "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
+    ),
+}
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pre-trained weights cannot be downloaded and are not cached locally."""
+
+
+@keras.saving.register_keras_serializable(package="skpneumo")
+class ImageNetPreprocessing(layers.Layer):
+    """Map [0, 1] RGB images to the input an ImageNet backbone was trained on.
+
+    Parameters
+    ----------
+    mode : {"caffe", "torch", "tf", "raw"}
+        ``"caffe"`` (ResNet-50): 0-255 BGR minus the ImageNet channel means;
+        ``"torch"`` (DenseNet): ImageNet mean/std standardisation of [0, 1] RGB;
+        ``"tf"``: [-1, 1]; ``"raw"``: 0-255 RGB for networks that rescale inside.
+    """
+
+    def __init__(self, mode="caffe", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "torch", "tf", "raw"):
+            raise ValueError(f"Unknown ImageNet preprocessing mode {mode!r}.")
+        self.mode = mode
+
+    def call(self, inputs):
+        if self.mode == "torch":
+            return (inputs - ops.array(_TORCH_MEAN, dtype=inputs.dtype)) / ops.array(
+                _TORCH_STD, dtype=inputs.dtype
+            )
+        if self.mode == "tf":
+            return inputs * 2.0 - 1.0
+        x = inputs * 255.0
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1) - ops.array(_CAFFE_MEAN_BGR, dtype=inputs.dtype)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def keras_weights_cache():
+    """Folder where Keras looks for downloaded application weights."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")
+
+
+def _offline_message(backbone, reason):
+    spec = BACKBONES[backbone]
+    return (
+        f"Cannot download the ImageNet weights for {spec.constructor} ({reason}). "
+        f"On a machine with internet access, download\n  {spec.weights_url}\n"
+        f"then either pass weights='/path/to/{spec.weights_file}' (CLI: --weights PATH), "
+        f"or copy the file into Keras' cache folder {keras_weights_cache()} "
+        "(set KERAS_HOME to use another folder). weights=None trains from scratch."
+    )
+
+
+def check_weights(weights, backbone="resnet50", timeout=10.0):
+    """Check that ``weights`` can be used, before any training data is loaded.
+
+    Parameters
+    ----------
+    weights : "imagenet", None or path-like
+        The classifier's ``weights`` parameter.
+    backbone : str
+        Key of :data:`BACKBONES`.
+    timeout : float
+        Seconds to wait for the download server when the weights are not cached.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``weights`` is a path that does not exist.
+    WeightsUnavailableError
+        If ImageNet weights are neither cached nor downloadable.
+    """
+    if weights is None:
+        return
+    if weights != "imagenet":
+        path = os.fspath(weights)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"weights file not found: '{path}' (weights must be 'imagenet', None or "
+                "the path to a Keras weights file)."
+            )
+        return
+    spec = BACKBONES[backbone]
+    for folder in (keras_weights_cache(), os.path.join("/tmp", ".keras", "models")):
+        if os.path.isfile(os.path.join(folder, spec.weights_file)):
+            return
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(spec.weights_url, method="HEAD"), timeout=timeout
+        ):
+            pass
+    except (urllib.error.URLError, OSError) as exc:
+        raise WeightsUnavailableError(_offline_message(backbone, exc)) from None
+
+
+def _make_backbone(backbone, weights, input_shape):
+    spec = BACKBONES[backbone]
+    constructor = getattr(keras.applications, spec.constructor)
+    weights = weights if weights in (None, "imagenet") else os.fspath(weights)
+    try:
+        return constructor(
+            include_top=False, weights=weights, input_shape=input_shape, name="backbone"
+        )
+    except Exception as exc:
+        # Keras' get_file wraps network errors in a bare Exception("URL fetch failure ...").
+        if weights == "imagenet" and "URL fetch failure" in str(exc):
+            raise WeightsUnavailableError(_offline_message(backbone, exc)) from None
+        raise
+
+
+def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
+    """Random augmentation block, active in training only.
+
+    Parameters
+    ----------
+    rotation : float
+        Maximum rotation in degrees.
+    zoom, shift, contrast : float
+        Maximum relative zoom, translation (fraction of the image size) and
+        contrast change.
+    horizontal_flip : bool
+        Random left-right flips (off by default: anatomy is not symmetric).
+
+    Returns
+    -------
+    keras.Sequential or None
+        ``None`` when every transformation is disabled.
+    """
+    steps = []
+    if horizontal_flip:
+        steps.append(layers.RandomFlip("horizontal"))
+    if rotation:
+        steps.append(layers.RandomRotation(rotation / 360.0, fill_mode="constant"))
+    if zoom:
+        steps.append(layers.RandomZoom(zoom, fill_mode="constant"))
+    if shift:
+        steps.append(layers.RandomTranslation(shift, shift, fill_mode="constant"))
+    if contrast:
+        steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0)))
+    return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+def build_model(
+    input_shape,
+    *,
+    backbone="resnet50",
+    weights="imagenet",
+    dense_units=(256,),
+    dropout=0.5,
+    augmentation=None,
+):
+    """Build the pneumonia network (uncompiled).
+
+    ``input -> [augmentation] -> ImageNet preprocessing -> backbone (inference-mode
+    BatchNormalization) -> global average pooling -> [dense + dropout]* -> sigmoid``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(H, W, 3)`` of the [0, 1] float images.
+    backbone : str, default="resnet50"
+        Key of :data:`BACKBONES`.
+    weights : "imagenet", None or path-like
+        Backbone weights.
+    dense_units : sequence of int
+        Sizes of the hidden dense layers of the head.
+    dropout : float
+        Dropout rate after each hidden dense layer.
+    augmentation : keras.layers.Layer or None
+        From :func:`build_augmentation`.
+
+    Returns
+    -------
+    keras.Model
+        With the backbone reachable as ``model.get_layer("backbone")``.
+    """
+    spec = BACKBONES[backbone]
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = augmentation(inputs) if augmentation is not None else inputs
+    x = ImageNetPreprocessing(spec.preprocessing, name="imagenet_preprocessing")(x)
+    base = _make_backbone(backbone, weights, input_shape)
+    # training=False keeps BatchNormalization statistics frozen, also when fine-tuning.
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    for i, units in enumerate(dense_units):
+        x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="pneumonia")(x)
+    return keras.Model(inputs, outputs, name=f"skpneumo_{backbone}")
+
+
+def set_trainable_layers(model, n_layers):
+    """Freeze the backbone except its top ``n_layers`` layers (BatchNorm stays frozen).
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`build_model`.
+    n_layers : int or "all"
+        Number of backbone layers, counted from the top, to train.
+    """
+    base = model.get_layer("backbone")
+    base.trainable = True
+    n_total = len(base.layers)
+    first = 0 if n_layers == "all" else n_total - min(int(n_layers), n_total)
+    for i, layer in enumerate(base.layers):
+        layer.trainable = i >= first and not isinstance(layer, layers.BatchNormalization)
+    if first >= n_total:
+        base.trainable = False

@@ -1,0 +1,207 @@
+"""Image preprocessing transformers: resize, grayscale to RGB, normalize to [0, 1]."""
+
+import numbers
+
+import cv2
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ._images import as_image_list, stack_images
+
+_INTERPOLATIONS = {
+    "area": cv2.INTER_AREA,
+    "linear": cv2.INTER_LINEAR,
+    "cubic": cv2.INTER_CUBIC,
+    "nearest": cv2.INTER_NEAREST,
+}
+
+
+class _ImageTransformer(TransformerMixin, BaseEstimator):
+    """Stateless per-image transformer: ``fit`` only validates parameters."""
+
+    def _check_params(self):
+        """Raise ValueError on an invalid parameter value."""
+
+    def fit(self, X, y=None):
+        """Validate the parameters; nothing is learned from data.
+
+        Parameters
+        ----------
+        X : image batch
+            Ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        return self
+
+    def transform(self, X):
+        """Apply the transformation to every image of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n, H, W[, C]) or sequence of image arrays
+            The images.
+
+        Returns
+        -------
+        images : ndarray
+            The transformed batch, stacked when all images share shape and dtype.
+        """
+        self._check_params()
+        name = type(self).__name__
+        return stack_images([self._transform_one(img) for img in as_image_list(X, name)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class Resizer(_ImageTransformer):
+    """Resize images to a fixed size, whatever their size or aspect ratio.
+
+    Parameters
+    ----------
+    size : int or (int, int), default=224
+        Output size: an int for square images, or ``(height, width)``.
+    interpolation : {"auto", "area", "linear", "cubic", "nearest"}, default="auto"
+        ``"auto"`` uses area interpolation when shrinking (no aliasing) and cubic
+        when enlarging.
+
+    Notes
+    -----
+    The bit depth (``uint8``, ``uint16``, float) and the channel count are kept.
+    """
+
+    def __init__(self, size=224, interpolation="auto"):
+        self.size = size
+        self.interpolation = interpolation
+
+    def _target_hw(self):
+        size = self.size
+        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+            size = (size, size)
+        if (
+            not isinstance(size, (tuple, list))
+            or len(size) != 2
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+                       for s in size)
+        ):
+            raise ValueError(
+                f"size must be a positive int or a (height, width) pair, got {self.size!r}."
+            )
+        return int(size[0]), int(size[1])
+
+    def _check_params(self):
+        self._target_hw()
+        if self.interpolation != "auto" and self.interpolation not in _INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be 'auto' or one of {sorted(_INTERPOLATIONS)}, "
+                f"got {self.interpolation!r}."
+            )
+
+    def _transform_one(self, image):
+        h, w = self._target_hw()
+        if image.shape[:2] == (h, w):
+            return image
+        if self.interpolation == "auto":
+            shrinking = h * w < image.shape[0] * image.shape[1]
+            flag = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+        else:
+            flag = _INTERPOLATIONS[self.interpolation]
+        if image.dtype == np.float64:
+            # OpenCV resizes float32 natively; float64 only by some paths.
+            image = image.astype(np.float32)
+        resized = cv2.resize(image, (w, h), interpolation=flag)
+        if image.ndim == 3 and resized.ndim == 2:
+            # OpenCV drops a single channel axis; keep the caller's layout.
+            resized = resized[:, :, np.newaxis]
+        if resized.dtype.kind == "f" and image.dtype.kind == "f":
+            # Cubic interpolation overshoots; keep normalized images in range.
+            lo, hi = float(image.min()), float(image.max())
+            np.clip(resized, lo, hi, out=resized)
+        return resized
+
+
+class GrayscaleToRGB(_ImageTransformer):
+    """Convert grayscale images to three-channel RGB.
+
+    ``(H, W)`` and ``(H, W, 1)`` images are replicated to ``(H, W, 3)``; RGBA images
+    lose their alpha channel; RGB images pass through unchanged. ImageNet backbones
+    expect three channels.
+    """
+
+    def _transform_one(self, image):
+        if image.ndim == 2:
+            return np.repeat(image[:, :, np.newaxis], 3, axis=2)
+        channels = image.shape[2]
+        if channels == 1:
+            return np.repeat(image, 3, axis=2)
+        if channels == 4:
+            return np.ascontiguousarray(image[:, :, :3])
+        return image
+
+
+class Normalizer(_ImageTransformer):
+    """Scale pixel values to ``float32`` in [0, 1], respecting the bit depth.
+
+    ``uint8`` images are divided by 255 and ``uint16`` images by 65535. Float images
+    must already lie in [0, 1] and are only cast to ``float32``.
+
+    Notes
+    -----
+    Returns one stacked ``(n, H, W[, C])`` array, so all images must share their
+    shape: put a :class:`Resizer` before it.
+    """
+
+    def _transform_one(self, image):
+        if image.dtype == np.uint8:
+            return image.astype(np.float32) / np.float32(255)
+        if image.dtype == np.uint16:
+            return image.astype(np.float32) / np.float32(65535)
+        if image.dtype.kind == "f":
+            if image.size and (image.min() < 0 or image.max() > 1):
+                raise ValueError(
+                    "Normalizer: float images must already be scaled to [0, 1], got values in "
+                    f"[{image.min():.3g}, {image.max():.3g}]; pass uint8 or uint16 images instead."
+                )
+            return image.astype(np.float32, copy=False)
+        raise ValueError(
+            f"Normalizer: unsupported pixel type {image.dtype}; expected uint8, uint16 or float."
+        )
+
+    def transform(self, X):
+        """Scale every image to ``float32`` in [0, 1].
+
+        Parameters
+        ----------
+        X : array of shape (n, H, W[, C]) or sequence of equally sized image arrays
+            The images.
+
+        Returns
+        -------
+        images : ndarray of float32, shape (n, H, W[, C])
+
+        Raises
+        ------
+        ValueError
+            If the images differ in shape or have an unsupported pixel type.
+        """
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim in (3, 4):
+            # Whole-batch fast path: one output array instead of per-image copies.
+            return self._transform_one(X)
+        images = super().transform(X)
+        if images.dtype == object:
+            shapes = sorted({img.shape for img in images})
+            raise ValueError(
+                f"Normalizer: images differ in shape ({shapes[:3]}...); resize them to one "
+                "size first (Resizer) and convert them to one channel layout (GrayscaleToRGB)."
+            )
+        return images
