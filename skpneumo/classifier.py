@@ -73,8 +73,10 @@ class PneumoniaClassifier(KerasClassifier):
     follows the training images. ``fit`` trains in two phases:
 
     1. the head, with the backbone frozen, for ``epochs`` epochs at ``learning_rate``;
-    2. the top ``fine_tune_layers`` backbone layers as well (BatchNormalization stays in
-       inference mode), for ``fine_tune_epochs`` epochs at ``fine_tune_learning_rate``.
+    2. the top ``fine_tune_layers`` backbone layers as well, for ``fine_tune_epochs``
+       epochs at ``fine_tune_learning_rate``. With pre-trained weights,
+       BatchNormalization stays frozen in inference mode; from scratch
+       (``weights=None``) it learns like any layer.
 
     Both use Adam and binary cross-entropy. The ImageNet preprocessing the backbone
     expects is part of the network, as is the training-only augmentation.
@@ -448,7 +450,10 @@ class PneumoniaClassifier(KerasClassifier):
         for phase, n_epochs, lr in phases:
             if not self._trains_phase(phase):
                 continue
-            set_trainable_layers(self.model_, 0 if phase == 1 else self.fine_tune_layers)
+            set_trainable_layers(
+                self.model_, 0 if phase == 1 else self.fine_tune_layers,
+                freeze_batchnorm=self.weights is not None,
+            )
             self._compile(lr)
             callbacks = list(self.callbacks or [])
             if validation is not None and self.early_stopping_patience is not None:
@@ -474,7 +479,8 @@ class PneumoniaClassifier(KerasClassifier):
 
     def __getstate__(self):
         # Callbacks (progress bars, early stopping) belong to one training run.
-        state = super().__getstate__()
+        # A copy: object.__getstate__ may return the live __dict__.
+        state = dict(super().__getstate__())
         state.pop("_fit_callbacks", None)
         state.pop("_predict_callbacks", None)
         return state

@@ -26,7 +26,7 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 import cv2
 import numpy as np
 from sklearn.utils import Bunch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = [
     "DEFAULT_URL",
@@ -65,10 +65,10 @@ Chest X-ray images (pneumonia), Kermany et al. 2018
 
 Anterior-posterior chest radiographs of pediatric patients (one to five years
 old) from Guangzhou Women and Children's Medical Center, labelled NORMAL or
-PNEUMONIA (bacterial or viral) by expert physicians. The public release holds
-5,856 JPEG images in ``train/`` (1,341 NORMAL, 3,875 PNEUMONIA) and ``test/``
-(234 NORMAL, 390 PNEUMONIA); the Kaggle mirror adds a 16-image ``val/`` split
-taken from ``train/``.
+PNEUMONIA (bacterial or viral) by expert physicians. The release holds 5,856
+JPEG images: ``train/`` 5,232 (1,349 NORMAL, 3,883 PNEUMONIA) and ``test/``
+624 (234 NORMAL, 390 PNEUMONIA). The Kaggle mirror moves 16 training images
+to a ``val/`` split, leaving 1,341 NORMAL and 3,875 PNEUMONIA in ``train/``.
 
 Several images can come from one patient (see ``groups``): use group-aware
 cross-validation (``GroupKFold``, ``StratifiedGroupKFold``) so that no patient
@@ -384,15 +384,17 @@ def _file_sha256(path):
 
 def _check_member(name, is_regular, destination):
     """Refuse an archive member that would be written outside ``destination``."""
-    parts = PureWindowsPath(name).parts  # splits on both '/' and '\\'
     if not is_regular:
         # A link could point anywhere; devices and fifos have no place in a data set.
         raise ValueError(f"Refusing to extract {name!r}: links and special files are not allowed.")
-    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor or ".." in parts:
-        raise ValueError(f"Refusing to extract {name!r}: it would land outside {destination}.")
-    target = os.path.realpath(os.path.join(destination, name))
-    if os.path.commonpath([target, os.path.realpath(destination)]) != os.path.realpath(
-        destination
+    windows = PureWindowsPath(name)  # splits on both '/' and '\\'
+    dest = os.path.realpath(destination)
+    target = os.path.realpath(os.path.join(dest, name))
+    if (
+        PurePosixPath(name).is_absolute()
+        or windows.anchor
+        or ".." in windows.parts
+        or os.path.commonpath([target, dest]) != dest
     ):
         raise ValueError(f"Refusing to extract {name!r}: it would land outside {destination}.")
 
@@ -423,7 +425,7 @@ def _find_dataset_root(folder, max_depth=3):
     for _ in range(max_depth):
         next_level = []
         for candidate in level:
-            base, _ = _find_split_folders(candidate, allow_split_folder=False)
+            base = _find_split_folders(candidate, allow_split_folder=False)[0]
             if base is not None:
                 return base
             next_level += sorted(
@@ -514,12 +516,15 @@ def fetch_chest_xray(
 
     os.makedirs(data_home, exist_ok=True)
     part_path = extract_dir = None
+    source = manual_archive if has_manual_archive else url
     try:
         if has_manual_archive:
             archive = manual_archive
             digest = _file_sha256(archive)
         else:
-            fd, part_path = tempfile.mkstemp(prefix=f".{ARCHIVE_NAME}-", suffix=".part", dir=data_home)
+            fd, part_path = tempfile.mkstemp(
+                prefix=f".{ARCHIVE_NAME}-", suffix=".part", dir=data_home
+            )
             archive = part_path
             logger.info("Downloading %s to %s", url, data_home)
             try:
@@ -533,7 +538,7 @@ def fetch_chest_xray(
 
         if sha256 is not None and digest != sha256.lower():
             raise OSError(
-                f"SHA-256 of {ARCHIVE_NAME} from {url if part_path else archive} is "
+                f"SHA-256 of {ARCHIVE_NAME} from {source} is "
                 f"{digest}, expected {sha256}: the file is corrupted or not the "
                 f"expected one{' and was deleted' if part_path else ''}. "
                 f"{_manual_instructions(data_home)}"
@@ -548,7 +553,7 @@ def fetch_chest_xray(
         _extract(archive, extract_dir)
         found = _find_dataset_root(extract_dir)
         if found is None:
-            raise ValueError(f"The archive from {url} holds no train/, val/ or test/ folder.")
+            raise ValueError(f"The archive from {source} holds no train/, val/ or test/ folder.")
         os.replace(found, target)
         with open(os.path.join(data_home, ARCHIVE_NAME + ".sha256"), "w") as f:
             f.write(f"{digest}  {ARCHIVE_NAME}\n")
@@ -607,23 +612,26 @@ def _render_xray(rng, size, pneumonia):
     for i in range(7):
         y = cy - 0.27 * k + i * 0.075 * k
         for side in (-1, 1):
-            _ellipse(ribs, (cx + side * 0.16 * k, y), (0.17 * k, 0.05 * k), 0.0, 1.0, thickness, (180, 360))
+            center = (cx + side * 0.16 * k, y)
+            _ellipse(ribs, center, (0.17 * k, 0.05 * k), 0.0, 1.0, thickness, (180, 360))
     img += rng.uniform(12.0, 22.0) * cv2.GaussianBlur(ribs, (0, 0), soft)
 
     # Mediastinum and spine, then the heart bulging to the image right.
     _ellipse(img, (cx, cy), (0.07 * k, 0.36 * k), 0.0, body + rng.uniform(0.0, 15.0))
-    _ellipse(img, (cx + 0.07 * k, cy + 0.1 * k), (0.11 * k, 0.09 * k), 20.0, 0.85 * body)
+    _ellipse(img, (cx + 0.07 * k, cy + 0.12 * k), (0.15 * k, 0.11 * k), 20.0, 0.95 * body)
 
     if pneumonia:
         # Consolidations: several blurred blobs, confined to the lung fields.
         blobs = np.zeros_like(img)
-        for _ in range(rng.integers(2, 6)):
+        for _ in range(rng.integers(3, 8)):
             lx, ly = lung_centers[rng.integers(2)]
-            center = (lx + rng.uniform(-0.6, 0.6) * 0.12 * k, ly + rng.uniform(-0.6, 0.6) * 0.26 * k)
-            radius = rng.uniform(0.03, 0.07) * k
-            _ellipse(blobs, center, (radius, radius * rng.uniform(0.7, 1.3)), 0.0, rng.uniform(0.6, 1.0))
+            dx, dy = rng.uniform(-0.6, 0.6, size=2)
+            center = (lx + dx * 0.12 * k, ly + dy * 0.26 * k)
+            radius = rng.uniform(0.04, 0.09) * k
+            axes = (radius, radius * rng.uniform(0.7, 1.3))
+            _ellipse(blobs, center, axes, 0.0, rng.uniform(0.6, 1.0))
         blobs = cv2.GaussianBlur(blobs, (0, 0), 0.03 * k)
-        img += rng.uniform(40.0, 70.0) * blobs * lungs
+        img += rng.uniform(50.0, 90.0) * blobs * lungs
 
     img = cv2.GaussianBlur(img, (0, 0), soft)
     # Exposure varies between films, so mean brightness alone must not tell the classes.
@@ -633,6 +641,11 @@ def _render_xray(rng, size, pneumonia):
 
 
 _SYNTH_ID = re.compile(r"^SYNTH-P(\d+)-", re.IGNORECASE)
+
+
+def _is_int_at_least(value, minimum):
+    # bool is an Integral, but n_per_class=True is surely a mistake.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, split="train"):
@@ -683,9 +696,9 @@ def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, s
     FileExistsError
         If a class folder to write already holds files.
     """
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, numbers.Integral) or n_per_class < 1:
+    if not _is_int_at_least(n_per_class, 1):
         raise ValueError(f"n_per_class must be an integer >= 1, got {n_per_class!r}.")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 16:
+    if not _is_int_at_least(size, 16):
         raise ValueError(f"size must be an integer >= 16, got {size!r}.")
     splits = list(dict.fromkeys(s.lower() for s in _as_split_list(split)))
     unknown = [s for s in splits if s not in SPLITS]
@@ -696,7 +709,7 @@ def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, s
     folders = {(s, c): root / s / c for s in splits for c in CLASSES}
     for folder in folders.values():
         if folder.is_dir() and any(folder.iterdir()):
-            raise FileExistsError(f"{folder} already holds files; choose an empty root.")
+            raise FileExistsError(f"{folder} already holds files; write to another root or split.")
 
     existing = [
         int(m.group(1))
@@ -710,6 +723,7 @@ def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, s
         folder.mkdir(parents=True, exist_ok=True)
         image_of_patient = 2  # forces a new patient for the first image
         for _ in range(n_per_class):
+            # One patient in five gets a second image, so that grouping matters.
             if image_of_patient == 1 and rng.random() < 0.2:
                 image_of_patient = 2
             else:

@@ -91,6 +91,11 @@ def keras_weights_cache():
     return os.path.join(home, "models")
 
 
+def _weights_cache_dirs():
+    # Keras falls back to /tmp/.keras when the home folder is not writable.
+    return [keras_weights_cache(), os.path.join("/tmp", ".keras", "models")]
+
+
 def _offline_message(backbone, reason):
     spec = BACKBONES[backbone]
     return (
@@ -132,7 +137,7 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
             )
         return
     spec = BACKBONES[backbone]
-    for folder in (keras_weights_cache(), os.path.join("/tmp", ".keras", "models")):
+    for folder in _weights_cache_dirs():
         if os.path.isfile(os.path.join(folder, spec.weights_file)):
             return
     try:
@@ -230,8 +235,12 @@ def build_model(
     x = augmentation(inputs) if augmentation is not None else inputs
     x = ImageNetPreprocessing(spec.preprocessing, name="imagenet_preprocessing")(x)
     base = _make_backbone(backbone, weights, input_shape)
-    # training=False keeps BatchNormalization statistics frozen, also when fine-tuning.
-    x = base(x, training=False)
+    if weights is None:
+        # From scratch, BatchNormalization must learn its statistics.
+        x = base(x)
+    else:
+        # training=False keeps pre-trained BatchNormalization statistics, also when fine-tuning.
+        x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     for i, units in enumerate(dense_units):
         x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
@@ -241,8 +250,8 @@ def build_model(
     return keras.Model(inputs, outputs, name=f"skpneumo_{backbone}")
 
 
-def set_trainable_layers(model, n_layers):
-    """Freeze the backbone except its top ``n_layers`` layers (BatchNorm stays frozen).
+def set_trainable_layers(model, n_layers, freeze_batchnorm=True):
+    """Freeze the backbone except its top ``n_layers`` layers.
 
     Parameters
     ----------
@@ -250,12 +259,15 @@ def set_trainable_layers(model, n_layers):
         From :func:`build_model`.
     n_layers : int or "all"
         Number of backbone layers, counted from the top, to train.
+    freeze_batchnorm : bool, default=True
+        Keep BatchNormalization layers frozen (right for pre-trained weights).
     """
     base = model.get_layer("backbone")
     base.trainable = True
     n_total = len(base.layers)
     first = 0 if n_layers == "all" else n_total - min(int(n_layers), n_total)
     for i, layer in enumerate(base.layers):
-        layer.trainable = i >= first and not isinstance(layer, layers.BatchNormalization)
+        is_bn = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = i >= first and not (freeze_batchnorm and is_bn)
     if first >= n_total:
         base.trainable = False

@@ -93,12 +93,23 @@ def make_pipeline(**params):
         ("clf", PneumoniaClassifier()),
     ])
     step_names = [name for name, _ in pipe.steps]
+    # Replace or disable steps first, so bare names route to the steps that remain.
+    pipe.set_params(**{
+        key: "passthrough" if value is None else value
+        for key, value in params.items() if key in step_names
+    })
+    steps = [(name, step) for name, step in pipe.steps if hasattr(step, "get_params")]
     resolved = {}
     for key, value in params.items():
-        if "__" in key or key in step_names:
+        if key in step_names:
+            continue
+        if "__" in key:
+            step = key.split("__", 1)[0]
+            if step in step_names and not hasattr(pipe.named_steps[step], "get_params"):
+                raise ValueError(f"Cannot set {key!r}: step {step!r} is disabled.")
             resolved[key] = value
             continue
-        owners = [name for name, step in pipe.steps if key in step.get_params(deep=False)]
+        owners = [name for name, step in steps if key in step.get_params(deep=False)]
         if key == "random_state" and owners:
             resolved.update({f"{name}__{key}": value for name in owners})
         elif len(owners) == 1:
@@ -109,12 +120,9 @@ def make_pipeline(**params):
                 f"prefix it, e.g. {owners[0]}__{key}."
             )
         else:
-            valid = sorted({p for _, s in pipe.steps for p in s.get_params(deep=False)})
+            valid = sorted({p for _, s in steps for p in s.get_params(deep=False)})
             raise ValueError(
                 f"Unknown parameter {key!r} for make_pipeline; step parameters are "
                 f"{', '.join(valid)} (or step__param, or a step name: {', '.join(step_names)})."
             )
-    for key, value in resolved.items():
-        if key == "smote" and value is None:
-            resolved[key] = "passthrough"
     return pipe.set_params(**resolved)

@@ -1,0 +1,47 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# Small enough for a ResNet-50 fit in seconds on 2 CPU cores; the minimum Keras allows.
+TINY = 32
+
+
+def write_xray_like(path, pneumonia, rng, size=(40, 48)):
+    """A grayscale image whose class is visible: pneumonia adds a bright patch."""
+    h, w = size
+    img = rng.normal(90, 12, size=(h, w))
+    if pneumonia:
+        cy, cx = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4)
+        yy, xx = np.mgrid[:h, :w]
+        img += 110 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2))
+    cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="session")
+def image_set(tmp_path_factory):
+    """24 image files (12 per class, 8 patients per class) with labels and patient groups."""
+    root = tmp_path_factory.mktemp("xrays")
+    rng = np.random.default_rng(0)
+    paths, labels, groups = [], [], []
+    for label in ("NORMAL", "PNEUMONIA"):
+        for i in range(12):
+            patient = f"{label}-p{i % 8}"
+            ext = ".png" if i % 2 else ".jpeg"
+            path = root / f"{patient}-{i}{ext}"
+            write_xray_like(path, label == "PNEUMONIA", rng)
+            paths.append(str(path))
+            labels.append(label)
+            groups.append(patient)
+    return np.array(paths), np.array(labels), np.array(groups)
+
+
+@pytest.fixture
+def tiny_arrays():
+    rng = np.random.default_rng(1)
+    X = rng.random((12, TINY, TINY, 3), dtype=np.float32)
+    y = np.array(["NORMAL", "PNEUMONIA"] * 6)
+    return X, y

@@ -1,0 +1,202 @@
+import contextlib
+import io
+import urllib.error
+
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.utils import get_tags
+
+from skpneumo import PneumoniaClassifier, WeightsUnavailableError
+from skpneumo import model as model_module
+
+FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)
+
+
+def test_is_a_scikit_learn_classifier():
+    clf = PneumoniaClassifier()
+    assert is_classifier(clf)
+    tags = get_tags(clf)
+    assert tags.estimator_type == "classifier"
+    assert tags.target_tags.required
+    params = clf.get_params()
+    for name in ("weights", "epochs", "learning_rate", "fine_tune_layers", "fine_tune_epochs",
+                 "fine_tune_learning_rate", "batch_size", "random_state"):
+        assert name in params
+    assert params["epochs"] == 10 and params["batch_size"] == 32 and params["weights"] == "imagenet"
+    assert clone(PneumoniaClassifier(epochs=3)).get_params() == PneumoniaClassifier(epochs=3).get_params()
+
+
+def test_fit_predict_proba_and_labels(tiny_arrays):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert list(clf.classes_) == ["NORMAL", "PNEUMONIA"]
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    assert clf.history_["phase"] == [1]
+
+
+def test_integer_labels_and_threshold(tiny_arrays):
+    X, _ = tiny_arrays
+    y = np.array([0, 1] * 6)
+    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+    assert list(clf.classes_) == [0, 1]
+    p = clf.predict_proba(X)[:, 1]
+    clf.set_params(threshold=0.0)
+    assert (clf.predict(X) == 1).all()
+    clf.set_params(threshold=1.0)
+    np.testing.assert_array_equal(clf.predict(X), (p >= 1.0).astype(int))
+
+
+def test_seeded_fits_repeat_and_unseeded_fits_still_work(tiny_arrays):
+    X, y = tiny_arrays
+    unseeded = PneumoniaClassifier(**FAST).fit(X, y).predict_proba(X)
+    a = PneumoniaClassifier(**FAST, random_state=7).fit(X, y).predict_proba(X)
+    again = PneumoniaClassifier(**FAST).fit(X, y).predict_proba(X)
+    b = PneumoniaClassifier(**FAST, random_state=7).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(unseeded).all() and np.isfinite(again).all()
+
+
+def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
+    X, y = tiny_arrays
+    # A weights file stands in for ImageNet weights, which cannot be downloaded here.
+    weights_file = tmp_path / "backbone.weights.h5"
+    keras.applications.ResNet50(include_top=False, weights=None, input_shape=X.shape[1:]) \
+        .save_weights(weights_file)
+    clf = PneumoniaClassifier(weights=weights_file, epochs=1, fine_tune_epochs=1,
+                              fine_tune_layers=12, batch_size=4, random_state=0).fit(X, y)
+    assert clf.history_["phase"] == [1, 2]
+    assert len(clf.history_["loss"]) == 2
+    base = clf.model_.get_layer("backbone")
+    trainable = [layer for layer in base.layers if layer.trainable and layer.weights]
+    assert trainable and all(not isinstance(lyr, keras.layers.BatchNormalization) for lyr in trainable)
+    assert all(base.layers.index(lyr) >= len(base.layers) - 12 for lyr in trainable)
+
+
+def test_validation_split_early_stopping(tiny_arrays):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**{**FAST, "epochs": 3}, validation_split=0.34,
+                              early_stopping_patience=1, random_state=0).fit(X, y)
+    assert "val_auc" in clf.history_ and 1 <= len(clf.history_["val_auc"]) <= 3
+
+
+def test_validation_data_fit_param(tiny_arrays):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X[:8], y[:8], validation_data=(X[8:], y[8:]))
+    assert len(clf.history_["val_auc"]) == 1
+    with pytest.raises(ValueError, match="validation_data"):
+        PneumoniaClassifier(**FAST).fit(X, y, validation_data=(X[:2], np.array(["NORMAL", "OTHER"])))
+
+
+def test_class_weight_balanced(tiny_arrays):
+    X, y = tiny_arrays
+    y = np.array(["NORMAL"] * 3 + ["PNEUMONIA"] * 9)
+    clf = PneumoniaClassifier(**FAST, class_weight="balanced", random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (12, 2)
+
+
+def test_quiet_by_default(tiny_arrays):
+    X, y = tiny_arrays
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        PneumoniaClassifier(**FAST, random_state=0).fit(X, y).predict_proba(X)
+    assert out.getvalue() == ""
+
+
+def test_saved_model_loads_in_safe_mode_without_lambda(tiny_arrays, tmp_path):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+
+    def all_layers(layer):
+        yield layer
+        for sub in getattr(layer, "layers", []):
+            yield from all_layers(sub)
+
+    assert not any(isinstance(lyr, keras.layers.Lambda) for lyr in all_layers(clf.model_))
+    path = tmp_path / "model.keras"
+    clf.model_.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), clf.model_.predict(X, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "raw"])
+def test_imagenet_preprocessing_matches_keras(mode):
+    x = np.random.default_rng(0).random((2, 4, 4, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(model_module.ImageNetPreprocessing(mode)(x))
+    if mode == "raw":
+        expected = x * 255
+    else:
+        expected = keras.applications.imagenet_utils.preprocess_input(x * 255, mode=mode)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("epochs", -1), ("epochs", 1.5), ("learning_rate", 0), ("fine_tune_layers", -3),
+    ("fine_tune_layers", "most"), ("fine_tune_epochs", -1), ("batch_size", 0),
+    ("dropout", 1.0), ("backbone", "vgg99"), ("weights", 3), ("threshold", 1.5),
+    ("class_weight", "auto"), ("validation_split", 1.0), ("dense_units", (0,)),
+    ("augment", "yes"), ("verbose", 5), ("random_state", -1),
+])
+def test_bad_parameters_fail_before_training(tiny_arrays, param, value):
+    X, y = tiny_arrays
+    with pytest.raises(ValueError, match=param):
+        PneumoniaClassifier(**{**FAST, param: value}).fit(X, y)
+
+
+def test_nothing_to_train_is_an_error(tiny_arrays):
+    with pytest.raises(ValueError, match="Nothing to train"):
+        PneumoniaClassifier(weights=None, epochs=0, fine_tune_epochs=0).fit(*tiny_arrays)
+
+
+def test_missing_weights_file(tiny_arrays, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.h5"):
+        PneumoniaClassifier(weights=tmp_path / "nope.h5").fit(*tiny_arrays)
+
+
+def test_imagenet_offline_fails_fast_with_instructions(tiny_arrays, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(model_module, "_weights_cache_dirs", lambda: [str(tmp_path / "models")])
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(model_module.urllib.request, "urlopen", offline)
+    with pytest.raises(WeightsUnavailableError) as err:
+        PneumoniaClassifier(weights="imagenet").fit(*tiny_arrays)
+    message = str(err.value)
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "weights=" in message and str(tmp_path) in message
+
+
+@pytest.mark.parametrize("X_bad, match", [
+    (np.full((4, 32, 32, 3), np.nan, dtype="float32"), "NaN"),
+    (np.zeros((4, 32, 32), dtype="float32"), "shape"),
+    (np.zeros((4, 32, 32, 1), dtype="float32"), "GrayscaleToRGB"),
+    (np.zeros((4, 16, 16, 3), dtype="float32"), "at least 32"),
+])
+def test_bad_images(X_bad, match):
+    y = np.array(["NORMAL", "PNEUMONIA"] * 2)
+    with pytest.raises(ValueError, match=match):
+        PneumoniaClassifier(**FAST).fit(X_bad, y)
+
+
+@pytest.mark.parametrize("y_bad, match", [
+    (["NORMAL"] * 12, "exactly two classes"),
+    (["NORMAL", "PNEUMONIA", "COVID"] * 4, "exactly two classes"),
+    (["NORMAL", "PNEUMONIA"] * 5, "labels"),
+])
+def test_bad_labels(tiny_arrays, y_bad, match):
+    X, _ = tiny_arrays
+    with pytest.raises(ValueError, match=match):
+        PneumoniaClassifier(**FAST).fit(X, np.array(y_bad))
+
+
+def test_predict_rejects_other_image_size(tiny_arrays):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="shape"):
+        clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
