@@ -506,7 +506,10 @@ class PneumoniaClassifier(KerasClassifier):
             Columns follow ``classes_``; rows sum to 1.
         """
         self._check_images(X)
-        return super().predict_proba(X, **kwargs)
+        # The raw sigmoid output, not scikeras' decoder, which squeezes a single
+        # image's (1, 1) output to the wrong shape.
+        p = self._predict_raw(X, **kwargs).reshape(-1).astype(np.float64)
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X, **kwargs):
         """Predicted labels, positive when the probability reaches ``threshold``.

@@ -236,7 +236,11 @@ def build_model(
     x = ImageNetPreprocessing(spec.preprocessing, name="imagenet_preprocessing")(x)
     base = _make_backbone(backbone, weights, input_shape)
     if weights is None:
-        # From scratch, BatchNormalization must learn its statistics.
+        # From scratch, BatchNormalization must learn its statistics, and Keras'
+        # default momentum (0.99) needs thousands of steps before inference works.
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = 0.9
         x = base(x)
     else:
         # training=False keeps pre-trained BatchNormalization statistics, also when fine-tuning.

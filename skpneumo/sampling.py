@@ -68,6 +68,6 @@ class ImageSMOTE(SMOTE):
         if counts[minority] <= k:
             raise ValueError(
                 f"SMOTE needs more than k_neighbors={k} images of the minority class "
-                f"{labels[minority]!r}, got {counts[minority]}; lower smote__k_neighbors or "
+                f"{str(labels[minority])!r}, got {counts[minority]}; lower smote__k_neighbors or "
                 "disable SMOTE with smote=None (class_weight='balanced' is an alternative)."
             )

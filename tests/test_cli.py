@@ -1,0 +1,118 @@
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from skpneumo import cli
+from skpneumo.datasets import make_synthetic_xrays
+
+FAST_FIT = ["--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--weights", "none",
+            "--batch-size", "8", "--random-state", "0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_data")
+    make_synthetic_xrays(root, n_per_class=12, size=40, random_state=0, split=["train", "test"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_file(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_model") / "model.joblib"
+    assert cli.main(["fit", str(data_dir), "--out", str(out), "--val-size", "0.3", *FAST_FIT]) == 0
+    return out
+
+
+def last_stderr_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    return err[-1]
+
+
+def test_fit_writes_only_the_model(model_file):
+    assert model_file.is_file()
+    assert [p.name for p in model_file.parent.iterdir()] == ["model.joblib"]
+
+
+def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
+    report = tmp_path / "report"
+    assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(report), "--quiet"]) == 0
+    assert {p.name for p in report.iterdir()} == {
+        "report.json", "report.md", "roc_curve.png", "confusion_matrix.png"}
+    data = json.loads((report / "report.json").read_text())
+    assert data["n_samples"] == 24
+    assert "ROC AUC" in capsys.readouterr().out
+
+
+def test_predict_csv_reports_bad_files_and_predicts_the_rest(model_file, data_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    folder = data_dir / "test" / "NORMAL"
+    assert cli.main(["predict", str(model_file), str(folder), str(bad), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert len(rows) == len(list(folder.iterdir())) + 1
+    good = [r for r in rows if not r["error"]]
+    assert all(0 <= float(r["probability"]) <= 1 and r["label"] in {"NORMAL", "PNEUMONIA"} for r in good)
+    assert "bad.png" in captured.err
+
+
+def test_predict_json_to_file(model_file, data_dir, tmp_path):
+    out = tmp_path / "pred.json"
+    image = next((data_dir / "test" / "PNEUMONIA").iterdir())
+    assert cli.main(["predict", str(model_file), str(image), "--format", "json",
+                     "--output", str(out), "--quiet"]) == 0
+    rows = json.loads(out.read_text())
+    assert rows[0]["path"] == str(image) and rows[0]["error"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "/no/such/folder", "--out", "m.joblib", "--quiet"], "does not exist"),
+    (["evaluate", "/no/model.joblib", ".", "--report", "r", "--quiet"], "model file not found"),
+])
+def test_failures_exit_1_with_one_line(argv, message, capsys):
+    assert cli.main(argv) == 1
+    line = last_stderr_line(capsys)
+    assert line.startswith("skpneumo: error:") and message in line
+
+
+def test_not_a_model_file(tmp_path, capsys):
+    fake = tmp_path / "fake.joblib"
+    fake.write_bytes(b"garbage")
+    assert cli.main(["predict", str(fake), str(fake), "--quiet"]) == 1
+    assert "not a skpneumo model" in last_stderr_line(capsys)
+
+
+def test_unwritable_output_leaves_nothing(data_dir, tmp_path, capsys):
+    out = tmp_path / "missing_dir" / "model.joblib"
+    assert cli.main(["fit", str(data_dir), "--out", str(out), *FAST_FIT]) == 1
+    assert "output folder does not exist" in last_stderr_line(capsys)
+    assert not out.parent.exists()
+
+
+def test_usage_error_exits_2():
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fit"])
+    assert exc.value.code == 2
+
+
+def test_python_dash_m_help():
+    result = subprocess.run([sys.executable, "-m", "skpneumo", "predict", "--help"],
+                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0 and "--format" in result.stdout
+
+
+def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
+    # The real demo trains longer; the same steps with a one-epoch model.
+    monkeypatch.setattr(cli, "DEMO_SIZE", 32)
+    monkeypatch.setattr(cli, "DEMO_PARAMS", {**cli.DEMO_PARAMS, "size": 32, "fine_tune_epochs": 1})
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--n-per-class", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "model:" in out and "report:" in out
+    assert (tmp_path / "demo" / "model.joblib").is_file()
+    assert (tmp_path / "demo" / "report" / "roc_curve.png").is_file()
+    assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 1
