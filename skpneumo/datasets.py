@@ -28,6 +28,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm import tqdm
 
+from .loading import IMAGE_EXTENSIONS
+
 __all__ = [
     "DEFAULT_URL",
     "fetch_chest_xray",
@@ -51,7 +53,6 @@ LANDING_PAGE = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
 
 SPLITS = ("train", "val", "test")
 CLASSES = ("NORMAL", "PNEUMONIA")
-IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".dcm"})
 
 _LAYOUT = (
     "<root>/{train,val,test}/{NORMAL,PNEUMONIA}/<images> (folder names in any "
@@ -244,7 +245,8 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
             Number of non-image files skipped in the class folders (files
             without an image extension, such as ``.DS_Store``,
             ``Thumbs.db`` or text files, and hidden files). Image extensions
-            are .jpeg .jpg .png .bmp .tif .tiff .dcm, in any case.
+            are those :func:`skpneumo.read_image` decodes (.jpeg .jpg .png .bmp .tif
+            .tiff), in any case.
         root : str
             Absolute path of the folder holding the split folders, or of the
             split folder when one was given.
