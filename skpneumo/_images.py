@@ -14,8 +14,11 @@ SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 def check_image(image, where):
     """Validate one decoded or user-supplied image array and return it."""
     image = np.asarray(image)
-    if image.dtype == object or not np.issubdtype(image.dtype, np.number):
-        raise ValueError(f"{where}: expected a numeric image array, got dtype {image.dtype}.")
+    if image.dtype.type not in SUPPORTED_DTYPES:
+        raise ValueError(
+            f"{where}: unsupported pixel type {image.dtype}; expected uint8, uint16, "
+            "float32 or float64."
+        )
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise ValueError(
             f"{where}: expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), "

@@ -1,5 +1,6 @@
 """Reading images from files: the first step of the pipeline."""
 
+import numbers
 import os
 
 import cv2
@@ -95,7 +96,8 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         if self.n_jobs is not None and (
-            not isinstance(self.n_jobs, int) or isinstance(self.n_jobs, bool) or self.n_jobs == 0
+            not isinstance(self.n_jobs, numbers.Integral) or isinstance(self.n_jobs, bool)
+            or self.n_jobs == 0
         ):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
 

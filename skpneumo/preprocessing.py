@@ -109,6 +109,9 @@ class Resizer(_ImageTransformer):
 
     def _transform_one(self, image):
         h, w = self._target_hw()
+        if image.dtype == np.float64:
+            # OpenCV resizes float32 natively; one float type keeps batches stackable.
+            image = image.astype(np.float32)
         if image.shape[:2] == (h, w):
             return image
         if self.interpolation == "auto":
@@ -116,9 +119,6 @@ class Resizer(_ImageTransformer):
             flag = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
         else:
             flag = _INTERPOLATIONS[self.interpolation]
-        if image.dtype == np.float64:
-            # OpenCV resizes float32 natively; float64 only by some paths.
-            image = image.astype(np.float32)
         resized = cv2.resize(image, (w, h), interpolation=flag)
         if image.ndim == 3 and resized.ndim == 2:
             # OpenCV drops a single channel axis; keep the caller's layout.
@@ -195,6 +195,7 @@ class Normalizer(_ImageTransformer):
             If the images differ in shape or have an unsupported pixel type.
         """
         if isinstance(X, np.ndarray) and X.dtype != object and X.ndim in (3, 4):
+            as_image_list(X, "Normalizer")  # validation only
             # Whole-batch fast path: one output array instead of per-image copies.
             return self._transform_one(X)
         images = super().transform(X)

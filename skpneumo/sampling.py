@@ -22,8 +22,8 @@ class ImageSMOTE(SMOTE):
 
     Notes
     -----
-    The resampled batch keeps the input's dtype: synthetic ``uint8`` pixels are
-    rounded, float pixels are kept as float32.
+    The resampled batch keeps the input's dtype: synthetic ``uint8`` and ``uint16``
+    pixels are interpolated in float and rounded.
     """
 
     def fit_resample(self, X, y, **params):
@@ -51,9 +51,15 @@ class ImageSMOTE(SMOTE):
             )
         self._check_minority_size(y)
         shape = X.shape[1:]
-        X_res, y_res = super().fit_resample(X.reshape(len(X), -1), y, **params)
-        if np.issubdtype(X.dtype, np.integer):
-            X_res = np.rint(X_res)
+        flat = X.reshape(len(X), -1)
+        integer = np.issubdtype(X.dtype, np.integer)
+        if integer:
+            # SMOTE's neighbour differences would wrap around in unsigned integers.
+            flat = flat.astype(np.float32)
+        X_res, y_res = super().fit_resample(flat, y, **params)
+        if integer:
+            info = np.iinfo(X.dtype)
+            X_res = np.clip(np.rint(X_res), info.min, info.max)
         return X_res.reshape((-1, *shape)).astype(X.dtype, copy=False), y_res
 
     def _check_minority_size(self, y):

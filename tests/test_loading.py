@@ -411,11 +411,6 @@ def test_invalid_n_jobs(tmp_path, n_jobs):
         loader.transform([path])
 
 
-@pytest.mark.xfail(
-    reason="BUG loading.py:98: isinstance(n_jobs, int) rejects numpy integers such as "
-    "np.int64(2) (e.g. from a parameter grid built with np.arange); use numbers.Integral",
-    strict=True,
-)
 def test_numpy_integer_n_jobs_accepted(tmp_path):
     path = _write(tmp_path / "a.png", _rand((4, 4)))
     out = ImageLoader(n_jobs=np.int64(2)).fit_transform([path])

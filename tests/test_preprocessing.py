@@ -146,25 +146,12 @@ def test_resizer_mixed_channels_stay_object_array():
     assert [img.shape for img in out] == [(8, 8), (8, 8, 3)]
 
 
-@pytest.mark.xfail(
-    reason="BUG preprocessing.py:119-121: float64 images are cast to float32 only when "
-    "actually resized; a float64 image already at the target size passes through as "
-    "float64, so a mixed list is not stacked (1-D object array of float64/float32)",
-    strict=True,
-)
 def test_resizer_float64_mixed_list_is_stacked():
     out = Resizer(size=8).transform([RNG.random((8, 8)), RNG.random((10, 10))])
     assert out.dtype != object
     assert out.shape == (2, 8, 8)
 
 
-@pytest.mark.xfail(
-    reason="BUG preprocessing.py:122 / _images.py:14: dtypes OpenCV cannot resize "
-    "(int32, int64, float16, ...) pass check_image (SUPPORTED_DTYPES is never used) and "
-    "Resizer then fails with a cryptic cv2.error instead of a ValueError",
-    raises=cv2.error,
-    strict=True,
-)
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float16])
 def test_resizer_unsupported_dtype_value_error(dtype):
     with pytest.raises(ValueError):
@@ -296,13 +283,6 @@ def _nan_batch():
     return X
 
 
-@pytest.mark.xfail(
-    reason="BUG preprocessing.py:197-199: Normalizer's stacked-batch fast path calls "
-    "_transform_one on the whole array and skips as_image_list/check_image, so NaN pixels "
-    "(NaN < 0 and NaN > 1 are both False), a 5-channel batch and an empty batch all pass "
-    "silently; the same images given as a list are rejected",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "X",
     [_nan_batch(), np.zeros((2, 4, 4, 5), np.uint8), np.zeros((0, 4, 4), np.uint8)],

@@ -71,13 +71,6 @@ def test_uint8_synthetic_pixels_in_dtype_range():
     assert X_res.min() >= 0 and X_res.max() <= 255
 
 
-@pytest.mark.xfail(
-    reason="BUG sampling.py:54: integer batches are passed to SMOTE as uint8/uint16, and "
-    "imblearn computes diffs = X[nn] - X[rows] in that dtype, so the subtraction wraps "
-    "around (e.g. parents 200 and 100 give synthetic pixels like 38 or 154); cast the "
-    "flattened batch to float before super().fit_resample",
-    strict=True,
-)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_integer_synthetic_pixels_between_parents(dtype):
     # Two minority images of one pixel: every synthetic pixel must lie in [100, 200].
@@ -90,13 +83,6 @@ def test_integer_synthetic_pixels_between_parents(dtype):
     assert np.all((syn >= 100) & (syn <= 200)), syn
 
 
-@pytest.mark.xfail(
-    reason="BUG sampling.py:54-56: imblearn's _generate_samples already casts synthetic "
-    "samples back to X.dtype (truncating, after a wrapping subtraction), so the np.rint "
-    "meant to round synthetic uint8 pixels never sees fractional values; the result "
-    "differs from rounding the same SMOTE run on float pixels",
-    strict=True,
-)
 def test_uint8_synthetic_pixels_are_rounded_float_smote():
     X, y = _batch(dtype=np.uint8)
     X_int, _ = ImageSMOTE(random_state=0).fit_resample(X, y)
