@@ -5,26 +5,42 @@ File paths in, pneumonia probabilities out, through one imbalanced-learn
 -> :class:`Normalizer` -> :class:`ImageSMOTE` -> :class:`PneumoniaClassifier`.
 """
 
-from .classifier import PneumoniaClassifier
-from .loading import ImageLoader, ImageReadError, read_image
-from .model import ImageNetPreprocessing, WeightsUnavailableError
-from .pipeline import PneumoniaPipeline, make_pipeline
-from .preprocessing import GrayscaleToRGB, Normalizer, Resizer
-from .sampling import ImageSMOTE
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "GrayscaleToRGB",
-    "ImageLoader",
-    "ImageNetPreprocessing",
-    "ImageReadError",
-    "ImageSMOTE",
-    "Normalizer",
-    "PneumoniaClassifier",
-    "PneumoniaPipeline",
-    "Resizer",
-    "WeightsUnavailableError",
-    "make_pipeline",
-    "read_image",
-]
+# Public name -> defining module. Imported on first use, so that the command line
+# and the data-set helpers start without loading TensorFlow.
+_EXPORTS = {
+    "GrayscaleToRGB": "preprocessing",
+    "ImageLoader": "loading",
+    "ImageNetPreprocessing": "model",
+    "ImageReadError": "loading",
+    "ImageSMOTE": "sampling",
+    "Normalizer": "preprocessing",
+    "PneumoniaClassifier": "classifier",
+    "PneumoniaPipeline": "pipeline",
+    "Resizer": "preprocessing",
+    "WeightsUnavailableError": "model",
+    "EvaluationReport": "evaluation",
+    "evaluate": "evaluation",
+    "load_chest_xray": "datasets",
+    "fetch_chest_xray": "datasets",
+    "make_synthetic_xrays": "datasets",
+    "make_pipeline": "pipeline",
+    "read_image": "loading",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

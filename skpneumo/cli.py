@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import joblib  # noqa: E402
 import numpy as np  # noqa: E402
