@@ -7,6 +7,7 @@ images still differ in size or channels, a 1-D object array of per-image arrays.
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
@@ -79,3 +80,34 @@ def stack_images(images):
 def check_positive_int(value, name, minimum=1):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+class StatelessTransformer(TransformerMixin, BaseEstimator):
+    """Image transformer that learns nothing: ``fit`` only validates parameters."""
+
+    def _check_params(self):
+        """Raise ValueError on an invalid parameter value."""
+
+    def fit(self, X, y=None):
+        """Validate the parameters; nothing is learned from data.
+
+        Parameters
+        ----------
+        X : image batch or sequence of paths
+            Ignored.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags

@@ -15,7 +15,6 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
-from sklearn.utils.multiclass import type_of_target
 
 from .model import BACKBONES, build_augmentation, build_model, check_weights, set_trainable_layers
 

@@ -6,9 +6,8 @@ import os
 import cv2
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._images import as_image_list, check_image, is_path, stack_images
+from ._images import StatelessTransformer, as_image_list, check_image, is_path, stack_images
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -66,7 +65,7 @@ def read_image(path):
     return check_image(image, f"'{path}'")
 
 
-class ImageLoader(TransformerMixin, BaseEstimator):
+class ImageLoader(StatelessTransformer):
     """Load images from file paths.
 
     The first step of the skpneumo pipeline. Each element of ``X`` is a path
@@ -100,23 +99,6 @@ class ImageLoader(TransformerMixin, BaseEstimator):
             or self.n_jobs == 0
         ):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
-
-    def fit(self, X, y=None):
-        """Validate the parameters; the loader learns nothing from data.
-
-        Parameters
-        ----------
-        X : sequence of path-like or image arrays
-            Ignored.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageLoader
-        """
-        self._check_params()
-        return self
 
     def transform(self, X):
         """Load the images.
@@ -161,7 +143,5 @@ class ImageLoader(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         return tags

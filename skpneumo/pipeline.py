@@ -1,6 +1,5 @@
 """The default skpneumo pipeline: file paths in, pneumonia probabilities out."""
 
-import numpy as np
 from imblearn.pipeline import Pipeline
 
 from ._images import is_path

@@ -4,9 +4,7 @@ import numbers
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-
-from ._images import as_image_list, stack_images
+from ._images import StatelessTransformer, as_image_list, stack_images
 
 _INTERPOLATIONS = {
     "area": cv2.INTER_AREA,
@@ -16,28 +14,8 @@ _INTERPOLATIONS = {
 }
 
 
-class _ImageTransformer(TransformerMixin, BaseEstimator):
-    """Stateless per-image transformer: ``fit`` only validates parameters."""
-
-    def _check_params(self):
-        """Raise ValueError on an invalid parameter value."""
-
-    def fit(self, X, y=None):
-        """Validate the parameters; nothing is learned from data.
-
-        Parameters
-        ----------
-        X : image batch
-            Ignored.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        return self
+class _ImageTransformer(StatelessTransformer):
+    """Stateless per-image transformer."""
 
     def transform(self, X):
         """Apply the transformation to every image of ``X``.
@@ -55,13 +33,6 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         self._check_params()
         name = type(self).__name__
         return stack_images([self._transform_one(img) for img in as_image_list(X, name)])
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = False
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
 
 class Resizer(_ImageTransformer):
