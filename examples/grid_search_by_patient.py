@@ -7,9 +7,10 @@ image's patient id in ``groups``; ``StratifiedGroupKFold`` keeps every patient i
 one fold while balancing the classes, and ``GridSearchCV.fit(..., groups=groups)``
 passes the ids on.
 
-By default the script runs on a tiny synthetic data set (32x32 images, a ResNet-50
-trained from scratch for one epoch per fit), which takes a minute or two on a CPU
-and needs no network. With ``--data`` it searches on a real ``chest_xray`` folder
+By default the script runs on a tiny synthetic data set (24 images resized to
+32x32, a ResNet-50 trained from scratch for one epoch per fit: 4 fits plus the
+refit), which takes a few minutes on a CPU and needs no network. Its scores are
+close to chance: it shows the mechanics, not a model. With ``--data`` it searches on a real ``chest_xray`` folder
 with ImageNet weights at 224x224 (hours: use a GPU).
 
 Run it from anywhere skpneumo is installed::
@@ -26,7 +27,7 @@ training images) with joblib. The saved pipeline takes image file paths::
 
 ``--workdir`` keeps the synthetic images (by default they go to a temporary
 folder that is deleted at the end). Set ``TF_CPP_MIN_LOG_LEVEL=2`` in the
-environment to quiet TensorFlow's start-up logs.
+environment to reduce TensorFlow's log output.
 
 Grids searched:
 

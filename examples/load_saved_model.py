@@ -22,7 +22,7 @@ Requirements and cautions:
   same versions as the machine that saved the model.
 - A joblib file is a pickle, and loading a pickle can run arbitrary code: only load
   model files from a source you trust.
-- Set ``TF_CPP_MIN_LOG_LEVEL=2`` in the environment to quiet TensorFlow's logs.
+- Set ``TF_CPP_MIN_LOG_LEVEL=2`` in the environment to reduce TensorFlow's log output.
 """
 
 import argparse

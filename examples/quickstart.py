@@ -16,7 +16,7 @@ Run it from anywhere skpneumo is installed::
 Add ``--report DIR`` to write the evaluation report (JSON, Markdown, ROC curve and
 confusion matrix) and ``--save MODEL.joblib`` to keep the fitted pipeline.
 
-Set ``TF_CPP_MIN_LOG_LEVEL=2`` in the environment to quiet TensorFlow's start-up logs.
+Set ``TF_CPP_MIN_LOG_LEVEL=2`` in the environment to reduce TensorFlow's log output.
 
 The synthetic images are not medical data and the metrics on them mean nothing
 about real radiographs: the point is to exercise the whole workflow.

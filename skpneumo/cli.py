@@ -110,7 +110,12 @@ def _load_split(data_dir, split):
     try:
         return load_chest_xray(data_dir, split=split)
     except ValueError:
-        return load_chest_xray(data_dir)
+        # Only a folder that holds the class folders itself is a split folder; a root
+        # lacking the requested split must not silently yield its other splits.
+        names = {p.name.lower() for p in Path(data_dir).iterdir() if p.is_dir()}
+        if {"normal", "pneumonia"} <= names:
+            return load_chest_xray(data_dir)
+        raise
 
 
 def _patient_validation_split(groups, labels, val_size, random_state):

@@ -116,3 +116,11 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "demo" / "model.joblib").is_file()
     assert (tmp_path / "demo" / "report" / "roc_curve.png").is_file()
     assert cli.main(["demo", "--out", str(tmp_path / "demo")]) == 1
+
+
+def test_evaluate_refuses_a_root_without_the_split(model_file, tmp_path, capsys):
+    make_synthetic_xrays(tmp_path / "only_train", n_per_class=3, size=40, random_state=0)
+    assert cli.main(["evaluate", str(model_file), str(tmp_path / "only_train"),
+                     "--report", str(tmp_path / "r"), "--quiet"]) == 1
+    assert "test" in last_stderr_line(capsys)
+    assert not (tmp_path / "r").exists()
