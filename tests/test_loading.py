@@ -8,22 +8,6 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_dont_overwrite_parameters,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_estimator_tags_renamed,
-    check_estimators_fit_returns_self,
-    check_estimators_overwrite_params,
-    check_fit_check_is_fitted,
-    check_get_params_invariance,
-    check_mixin_order,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-    check_valid_tag_types,
-)
 from sklearn.utils.validation import check_is_fitted
 
 import skpneumo.loading as loading
@@ -463,24 +447,3 @@ def test_pickle_round_trip(tmp_path):
     np.testing.assert_array_equal(restored.transform([path]), loader.transform([path]))
 
 
-SKLEARN_CHECKS = [
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_get_params_invariance,
-    check_set_params,
-    check_dont_overwrite_parameters,
-    check_estimators_overwrite_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_valid_tag_types,
-    check_estimator_tags_renamed,
-    check_mixin_order,
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_fit_check_is_fitted,
-    check_estimators_fit_returns_self,
-]
-
-
-@pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
-def test_sklearn_estimator_checks(check):
-    check("ImageLoader", ImageLoader())

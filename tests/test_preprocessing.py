@@ -9,22 +9,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_dont_overwrite_parameters,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_estimator_tags_renamed,
-    check_estimators_fit_returns_self,
-    check_estimators_overwrite_params,
-    check_fit_check_is_fitted,
-    check_get_params_invariance,
-    check_mixin_order,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-    check_valid_tag_types,
-)
 from sklearn.utils.validation import check_is_fitted
 
 from skpneumo import GrayscaleToRGB, ImageLoader, Normalizer, Resizer
@@ -427,25 +411,3 @@ def test_invalid_batches_rejected(Est, X):
         Est().transform(X)
 
 
-SKLEARN_CHECKS = [
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_get_params_invariance,
-    check_set_params,
-    check_dont_overwrite_parameters,
-    check_estimators_overwrite_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_valid_tag_types,
-    check_estimator_tags_renamed,
-    check_mixin_order,
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_fit_check_is_fitted,
-    check_estimators_fit_returns_self,
-]
-
-
-@pytest.mark.parametrize("Est", [Resizer, GrayscaleToRGB, Normalizer], ids=lambda e: e.__name__)
-@pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
-def test_sklearn_estimator_checks(check, Est):
-    check(Est.__name__, Est())

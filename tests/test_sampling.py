@@ -8,22 +8,6 @@ import pytest
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import make_pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_dont_overwrite_parameters,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_estimator_tags_renamed,
-    check_estimators_overwrite_params,
-    check_estimators_pickle,
-    check_fit_idempotent,
-    check_get_params_invariance,
-    check_mixin_order,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-    check_valid_tag_types,
-)
 
 from skpneumo import ImageSMOTE
 
@@ -273,24 +257,3 @@ def test_pickle_round_trip():
     np.testing.assert_array_equal(a, b)
 
 
-SKLEARN_CHECKS = [
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_get_params_invariance,
-    check_set_params,
-    check_dont_overwrite_parameters,
-    check_estimators_overwrite_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_valid_tag_types,
-    check_estimator_tags_renamed,
-    check_mixin_order,
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimators_pickle,
-    check_fit_idempotent,
-]
-
-
-@pytest.mark.parametrize("check", SKLEARN_CHECKS, ids=lambda c: c.__name__)
-def test_sklearn_estimator_checks(check):
-    check("ImageSMOTE", ImageSMOTE())
