@@ -4,8 +4,6 @@ A batch is either one stacked array ``(n, H, W)`` / ``(n, H, W, C)`` or, while
 images still differ in size or channels, a 1-D object array of per-image arrays.
 """
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -75,11 +73,6 @@ def stack_images(images):
     for i, img in enumerate(images):
         batch[i] = img
     return batch
-
-
-def check_positive_int(value, name, minimum=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
 class StatelessTransformer(TransformerMixin, BaseEstimator):

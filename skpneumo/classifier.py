@@ -5,7 +5,6 @@ fine-tuning), optional validation with early stopping, and seeding.
 """
 
 import contextlib
-import numbers
 import random
 from collections import defaultdict
 
@@ -16,19 +15,16 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
 
-from .model import BACKBONES, build_augmentation, build_model, check_weights, set_trainable_layers
+from ._validation import is_int, is_real
+from .model import (
+    BACKBONES,
+    build_augmentation,
+    build_model,
+    check_weights,
+    set_trainable_layers,
+)
 
 _MIN_IMAGE_SIDE = 32
-
-
-def _is_int(value, minimum):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_real(value, low, high, high_inclusive=False):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
-        return False
-    return low <= value <= high if high_inclusive else low <= value < high
 
 
 def check_binary_labels(y, where="y"):
@@ -256,34 +252,34 @@ class PneumoniaClassifier(KerasClassifier):
                 f"weights must be 'imagenet', None or a file path, got {self.weights!r}."
             )
         units = self.dense_units
-        if not isinstance(units, (tuple, list)) or not all(_is_int(u, 1) for u in units):
+        if not isinstance(units, (tuple, list)) or not all(is_int(u, 1) for u in units):
             raise ValueError(f"dense_units must be a tuple of positive ints, got {units!r}.")
         checks = [
-            ("dropout", _is_real(self.dropout, 0, 1), "a float in [0, 1)"),
+            ("dropout", is_real(self.dropout, 0, 1), "a float in [0, 1)"),
             ("augment", isinstance(self.augment, bool), "True or False"),
-            ("rotation", _is_real(self.rotation, 0, 180, True), "degrees in [0, 180]"),
-            ("zoom", _is_real(self.zoom, 0, 1), "a float in [0, 1)"),
-            ("shift", _is_real(self.shift, 0, 1), "a float in [0, 1)"),
-            ("contrast", _is_real(self.contrast, 0, 1), "a float in [0, 1)"),
+            ("rotation", is_real(self.rotation, 0, 180, True), "degrees in [0, 180]"),
+            ("zoom", is_real(self.zoom, 0, 1), "a float in [0, 1)"),
+            ("shift", is_real(self.shift, 0, 1), "a float in [0, 1)"),
+            ("contrast", is_real(self.contrast, 0, 1), "a float in [0, 1)"),
             ("horizontal_flip", isinstance(self.horizontal_flip, bool), "True or False"),
-            ("epochs", _is_int(self.epochs, 0), "an integer >= 0"),
-            ("learning_rate", _is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
+            ("epochs", is_int(self.epochs, 0), "an integer >= 0"),
+            ("learning_rate", is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
              "a positive float"),
-            ("fine_tune_layers", self.fine_tune_layers == "all" or _is_int(self.fine_tune_layers, 0),
+            ("fine_tune_layers", self.fine_tune_layers == "all" or is_int(self.fine_tune_layers, 0),
              "an integer >= 0 or 'all'"),
-            ("fine_tune_epochs", _is_int(self.fine_tune_epochs, 0), "an integer >= 0"),
+            ("fine_tune_epochs", is_int(self.fine_tune_epochs, 0), "an integer >= 0"),
             ("fine_tune_learning_rate",
-             _is_real(self.fine_tune_learning_rate, 0, np.inf) and self.fine_tune_learning_rate > 0,
+             is_real(self.fine_tune_learning_rate, 0, np.inf) and self.fine_tune_learning_rate > 0,
              "a positive float"),
-            ("batch_size", _is_int(self.batch_size, 1), "an integer >= 1"),
+            ("batch_size", is_int(self.batch_size, 1), "an integer >= 1"),
             ("class_weight", self.class_weight is None or self.class_weight == "balanced"
              or isinstance(self.class_weight, dict), "None, 'balanced' or a dict"),
-            ("validation_split", _is_real(self.validation_split, 0, 1), "a float in [0, 1)"),
+            ("validation_split", is_real(self.validation_split, 0, 1), "a float in [0, 1)"),
             ("early_stopping_patience",
-             self.early_stopping_patience is None or _is_int(self.early_stopping_patience, 1),
+             self.early_stopping_patience is None or is_int(self.early_stopping_patience, 1),
              "None or an integer >= 1"),
-            ("threshold", _is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
-            ("random_state", self.random_state is None or _is_int(self.random_state, 0)
+            ("threshold", is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
+            ("random_state", self.random_state is None or is_int(self.random_state, 0)
              or isinstance(self.random_state, np.random.RandomState),
              "None, an integer >= 0 or a numpy RandomState"),
             ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),

@@ -9,7 +9,6 @@ on Kaggle as "chest-xray-pneumonia". Both use the folder layout
 
 import hashlib
 import logging
-import numbers
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm import tqdm
 
+from ._validation import is_int
 from .loading import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -645,11 +645,6 @@ def _render_xray(rng, size, pneumonia):
 _SYNTH_ID = re.compile(r"^SYNTH-P(\d+)-", re.IGNORECASE)
 
 
-def _is_int_at_least(value, minimum):
-    # bool is an Integral, but n_per_class=True is surely a mistake.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
 def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, split="train"):
     """Write a small synthetic chest X-ray data set, for tests and demos.
 
@@ -698,9 +693,9 @@ def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, s
     FileExistsError
         If a class folder to write already holds files.
     """
-    if not _is_int_at_least(n_per_class, 1):
+    if not is_int(n_per_class, 1):
         raise ValueError(f"n_per_class must be an integer >= 1, got {n_per_class!r}.")
-    if not _is_int_at_least(size, 16):
+    if not is_int(size, 16):
         raise ValueError(f"size must be an integer >= 16, got {size!r}.")
     splits = list(dict.fromkeys(s.lower() for s in _as_split_list(split)))
     unknown = [s for s in splits if s not in SPLITS]

@@ -1,13 +1,19 @@
 """Reading images from files: the first step of the pipeline."""
 
-import numbers
 import os
 
 import cv2
 import numpy as np
 from joblib import Parallel, delayed
 
-from ._images import StatelessTransformer, as_image_list, check_image, is_path, stack_images
+from ._images import (
+    StatelessTransformer,
+    as_image_list,
+    check_image,
+    is_path,
+    stack_images,
+)
+from ._validation import is_int
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -94,10 +100,7 @@ class ImageLoader(StatelessTransformer):
         self.n_jobs = n_jobs
 
     def _check_params(self):
-        if self.n_jobs is not None and (
-            not isinstance(self.n_jobs, numbers.Integral) or isinstance(self.n_jobs, bool)
-            or self.n_jobs == 0
-        ):
+        if self.n_jobs is not None and (not is_int(self.n_jobs, -np.inf) or self.n_jobs == 0):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
 
     def transform(self, X):

@@ -1,10 +1,10 @@
 """Image preprocessing transformers: resize, grayscale to RGB, normalize to [0, 1]."""
 
-import numbers
-
 import cv2
 import numpy as np
+
 from ._images import StatelessTransformer, as_image_list, stack_images
+from ._validation import is_int
 
 _INTERPOLATIONS = {
     "area": cv2.INTER_AREA,
@@ -57,13 +57,12 @@ class Resizer(_ImageTransformer):
 
     def _target_hw(self):
         size = self.size
-        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        if is_int(size, -np.inf):
             size = (size, size)
         if (
             not isinstance(size, (tuple, list))
             or len(size) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-                       for s in size)
+            or not all(is_int(s, 1) for s in size)
         ):
             raise ValueError(
                 f"size must be a positive int or a (height, width) pair, got {self.size!r}."

@@ -1,0 +1,17 @@
+"""Parameter checks shared by the estimators and helpers."""
+
+import numbers
+
+import numpy as np
+
+
+def is_int(value, minimum):
+    """True for an integer (not a bool) of at least ``minimum``, numpy integers included."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def is_real(value, low, high, high_inclusive=False):
+    """True for a finite real number (not a bool) in ``[low, high)`` or ``[low, high]``."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        return False
+    return low <= value <= high if high_inclusive else low <= value < high
