@@ -27,15 +27,15 @@ from .model import (
 _MIN_IMAGE_SIDE = 32
 
 
-def check_binary_labels(y, where="y"):
-    """Raise ValueError unless ``y`` holds exactly two classes and no missing values.
+def check_binary_labels(y, n_samples):
+    """Raise ValueError unless ``y`` holds one label per image, two classes, none missing.
 
     Parameters
     ----------
     y : array-like of shape (n,)
         Labels, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
-    where : str
-        Name used in error messages.
+    n_samples : int
+        Number of images the labels belong to.
 
     Returns
     -------
@@ -43,18 +43,20 @@ def check_binary_labels(y, where="y"):
     """
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"{where} must be one-dimensional, got shape {y.shape}.")
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
     if len(y) == 0:
-        raise ValueError(f"{where} is empty.")
+        raise ValueError("y is empty.")
     if y.dtype == object and any(v is None for v in y):
-        raise ValueError(f"{where} contains missing labels (None).")
+        raise ValueError("y contains missing labels (None).")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ValueError(f"{where} contains NaN or infinite labels.")
+        raise ValueError("y contains NaN or infinite labels.")
+    if len(y) != n_samples:
+        raise ValueError(f"X holds {n_samples} images but y holds {len(y)} labels.")
     classes = np.unique(y)
     if len(classes) != 2:
         found = ", ".join(repr(c) for c in classes[:10].tolist())
         raise ValueError(
-            f"{where} must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
+            f"y must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
             f"found {len(classes)}: {found}."
         )
     return y
@@ -291,7 +293,7 @@ class PneumoniaClassifier(KerasClassifier):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
-        if self._trains_phase(1) is False and self._trains_phase(2) is False:
+        if not self._phases():
             raise ValueError(
                 "Nothing to train: epochs=0 and fine-tuning is off "
                 f"(fine_tune_epochs={self.fine_tune_epochs}, "
@@ -299,10 +301,14 @@ class PneumoniaClassifier(KerasClassifier):
             )
         check_weights(self.weights, self.backbone)
 
-    def _trains_phase(self, phase):
-        if phase == 1:
-            return self.epochs > 0
-        return self.fine_tune_epochs > 0 and self.fine_tune_layers != 0
+    def _phases(self):
+        """``(phase, epochs, learning_rate)`` of each training phase that will run."""
+        phases = []
+        if self.epochs > 0:
+            phases.append((1, self.epochs, self.learning_rate))
+        if self.fine_tune_epochs > 0 and self.fine_tune_layers != 0:
+            phases.append((2, self.fine_tune_epochs, self.fine_tune_learning_rate))
+        return phases
 
     def _check_images(self, X, where="X"):
         if not isinstance(X, np.ndarray) or X.dtype == object:
@@ -374,9 +380,7 @@ class PneumoniaClassifier(KerasClassifier):
         """
         self._check_params()
         self._check_images(X)
-        y = check_binary_labels(y)
-        if len(X) != len(y):
-            raise ValueError(f"X holds {len(X)} images but y holds {len(y)} labels.")
+        y = check_binary_labels(y, len(X))
         if validation_data is not None:
             X_val, y_val = validation_data
             self._check_images(X_val, "validation_data X")
@@ -440,11 +444,7 @@ class PneumoniaClassifier(KerasClassifier):
         X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
         history = defaultdict(list)
         done = 0
-        phases = [(1, self.epochs, self.learning_rate), (2, self.fine_tune_epochs,
-                                                          self.fine_tune_learning_rate)]
-        for phase, n_epochs, lr in phases:
-            if not self._trains_phase(phase):
-                continue
+        for phase, n_epochs, lr in self._phases():
             set_trainable_layers(
                 self.model_, 0 if phase == 1 else self.fine_tune_layers,
                 freeze_batchnorm=self.weights is not None,
@@ -521,5 +521,8 @@ class PneumoniaClassifier(KerasClassifier):
         labels : ndarray of shape (n,)
             Values from ``classes_``.
         """
-        proba = self.predict_proba(X, **kwargs)
-        return self.classes_[(proba[:, 1] >= self.threshold).astype(int)]
+        return self._labels(self.predict_proba(X, **kwargs)[:, 1])
+
+    def _labels(self, p_positive):
+        """Labels for probabilities of ``classes_[1]``, by ``threshold``."""
+        return self.classes_[(np.asarray(p_positive) >= self.threshold).astype(int)]

@@ -44,23 +44,29 @@ def _epoch_progress(total, quiet):
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if "auc" in k or k == "loss"})
             self.bar.update(1)
 
-        def on_train_end(self, logs=None):
-            if self.bar.n >= self.bar.total:
-                self.bar.close()
-
     return EpochProgress()
 
 
+def _chunks(items):
+    for start in range(0, len(items), PREDICT_CHUNK):
+        yield items[start:start + PREDICT_CHUNK]
+
+
+def _preprocessing(model):
+    """The stateless steps before SMOTE: files in, classifier-ready arrays out."""
+    names = [name for name, _ in model.steps]
+    return model[:names.index("smote")]
+
+
 def _preprocess(pipe, paths, quiet, desc="loading"):
-    """Run the stateless preprocessing steps in chunks, with a progress bar."""
-    preprocess = pipe[:4]
-    chunks = []
+    """Run the preprocessing steps in chunks, with a progress bar."""
+    preprocess = _preprocessing(pipe)
+    batches = []
     with _progress(total=len(paths), quiet=quiet, desc=desc, unit="img") as bar:
-        for start in range(0, len(paths), PREDICT_CHUNK):
-            chunk = paths[start:start + PREDICT_CHUNK]
-            chunks.append(preprocess.transform(chunk))
+        for chunk in _chunks(paths):
+            batches.append(preprocess.transform(chunk))
             bar.update(len(chunk))
-    return np.concatenate(chunks)
+    return np.concatenate(batches)
 
 
 def _write_atomically(path, write):
@@ -143,51 +149,58 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
         fit_params["clf__validation_data"] = (X_val, labels[val_idx])
         paths, labels = paths[train_idx], labels[train_idx]
     X = _preprocess(pipe, paths, quiet)
-    total = (clf.epochs if clf.epochs else 0) + (
-        clf.fine_tune_epochs if clf.fine_tune_layers != 0 else 0)
-    clf.set_params(callbacks=[_epoch_progress(total, quiet)])
+    total = sum(n_epochs for _, n_epochs, _ in clf._phases())
+    progress = _epoch_progress(total, quiet)
+    clf.set_params(callbacks=[progress])
     try:
         pipe.fit(X, labels, **fit_params)
     finally:
+        progress.bar.close()
         clf.set_params(callbacks=None)
     return pipe
+
+
+def _read_images(preprocess, paths):
+    """Preprocessed images of the readable paths, and an error (or None) per path."""
+    from .loading import ImageReadError
+
+    try:
+        return preprocess.transform(paths), [None] * len(paths)
+    except (ImageReadError, ValueError):
+        # Find the unreadable files one by one; the rest are still predicted.
+        images, errors = [], []
+        for path in paths:
+            try:
+                images.append(preprocess.transform([path])[0])
+                errors.append(None)
+            except (ImageReadError, ValueError) as exc:
+                errors.append(str(exc))
+        return (np.stack(images) if images else None), errors
 
 
 def predict_paths(model, paths, quiet):
     """Predict files in chunks; unreadable files are reported, not fatal.
 
-    Returns a list of dicts with ``path``, ``probability`` (of ``classes_[1]``),
-    ``label`` and ``error``.
+    Returns a list of dicts, in the order of ``paths``, with ``path``,
+    ``probability`` (of ``classes_[1]``), ``label`` and ``error``.
     """
-    from .loading import ImageReadError
-
-    clf = model.steps[-1][1]
+    preprocess, clf = _preprocessing(model), model.steps[-1][1]
     rows = []
     with _progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for start in range(0, len(paths), PREDICT_CHUNK):
-            chunk = paths[start:start + PREDICT_CHUNK]
-            try:
-                images, good = list(model[:4].transform(chunk)), list(chunk)
-            except (ImageReadError, ValueError):
-                # Find the unreadable files one by one; predict the rest.
-                images, good = [], []
-                for path in chunk:
-                    try:
-                        images.append(model[:4].transform([path])[0])
-                        good.append(path)
-                    except (ImageReadError, ValueError) as exc:
-                        rows.append({"path": path, "probability": None, "label": None,
-                                     "error": str(exc)})
-            if images:
-                proba = model.predict_proba(np.stack(images))[:, 1]
-                for path, p in zip(good, proba):
-                    label = clf.classes_[int(p >= clf.threshold)]
-                    rows.append({"path": path, "probability": float(p),
-                                 "label": label.item() if hasattr(label, "item") else label,
-                                 "error": None})
+        for chunk in _chunks(paths):
+            images, errors = _read_images(preprocess, chunk)
+            proba = iter(()) if images is None else iter(clf.predict_proba(images)[:, 1])
+            for path, error in zip(chunk, errors):
+                if error:
+                    rows.append({"path": path, "probability": None, "label": None, "error": error})
+                    continue
+                p = float(next(proba))
+                label = clf._labels(p)
+                rows.append({"path": path, "probability": p,
+                             "label": label.item() if hasattr(label, "item") else label,
+                             "error": None})
             bar.update(len(chunk))
-    order = {p: i for i, p in enumerate(paths)}
-    return sorted(rows, key=lambda r: order[r["path"]])
+    return rows
 
 
 def _expand_paths(items):

@@ -32,9 +32,7 @@ class PneumoniaPipeline(Pipeline):
             raise ValueError("X holds no images.")
         if y is None:
             raise ValueError("y is required: one label per image.")
-        y = check_binary_labels(y)
-        if len(X) != len(y):
-            raise ValueError(f"X holds {len(X)} images but y holds {len(y)} labels.")
+        check_binary_labels(y, len(X))
 
     def fit(self, X, y=None, **params):
         """Check the parameters and labels, then fit every step.
