@@ -196,15 +196,7 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
     return keras.Sequential(steps, name="augmentation") if steps else None
 
 
-def build_model(
-    input_shape,
-    *,
-    backbone="resnet50",
-    weights="imagenet",
-    dense_units=(256,),
-    dropout=0.5,
-    augmentation=None,
-):
+def build_model(input_shape, *, backbone, weights, dense_units, dropout, augmentation):
     """Build the pneumonia network (uncompiled).
 
     ``input -> [augmentation] -> ImageNet preprocessing -> backbone (inference-mode
@@ -214,7 +206,7 @@ def build_model(
     ----------
     input_shape : tuple of int
         ``(H, W, 3)`` of the [0, 1] float images.
-    backbone : str, default="resnet50"
+    backbone : str
         Key of :data:`BACKBONES`.
     weights : "imagenet", None or path-like
         Backbone weights.
