@@ -124,7 +124,8 @@ class ImageLoader(StatelessTransformer):
         """
         self._check_params()
         if isinstance(X, np.ndarray) and X.dtype != object and X.dtype.kind not in "US":
-            return stack_images(as_image_list(X, "ImageLoader"))
+            as_image_list(X, "ImageLoader")  # validation only: a loaded batch passes as is
+            return X
         if is_path(X):
             raise TypeError(
                 "ImageLoader: expected a sequence of paths or images, got a single "

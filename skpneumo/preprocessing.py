@@ -31,8 +31,12 @@ class _ImageTransformer(StatelessTransformer):
             The transformed batch, stacked when all images share shape and dtype.
         """
         self._check_params()
-        name = type(self).__name__
-        return stack_images([self._transform_one(img) for img in as_image_list(X, name)])
+        images = as_image_list(X, type(self).__name__)
+        out = [self._transform_one(img) for img in images]
+        if isinstance(X, np.ndarray) and all(o is i for o, i in zip(out, images)):
+            # Nothing changed: hand the batch on instead of copying it.
+            return X
+        return stack_images(out)
 
 
 class Resizer(_ImageTransformer):

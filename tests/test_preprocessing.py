@@ -406,3 +406,11 @@ def test_invalid_batches_rejected(Est, X):
         Est().transform(X)
 
 
+
+
+def test_already_preprocessed_batch_is_not_copied():
+    from skpneumo import ImageLoader
+
+    X = _rand((4, 32, 32, 3), np.float32)
+    for step in (ImageLoader(), Resizer(32), GrayscaleToRGB(), Normalizer()):
+        assert step.transform(X) is X
