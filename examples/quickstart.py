@@ -135,7 +135,7 @@ def real_run(args):
 
 def fit_and_evaluate(pipe, X_train, y_train, X_test, y_test, args, fit_params):
     labels, counts = np.unique(y_train, return_counts=True)
-    print("training on " + ", ".join(f"{c} {l}" for l, c in zip(labels, counts)))
+    print("training on " + ", ".join(f"{c} {label}" for label, c in zip(labels, counts)))
     t0 = time.perf_counter()
     # X_train: file paths (synthetic run) or preprocessed arrays (real run); the
     # pipeline takes both.

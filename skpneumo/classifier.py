@@ -80,8 +80,12 @@ class PneumoniaClassifier(KerasClassifier):
 
     Parameters
     ----------
-    backbone : {"resnet50", "densenet121", "efficientnetb0"}, default="resnet50"
-        The ``keras.applications`` feature extractor.
+    backbone : {"resnet50", "densenet121", "efficientnetb0", "mobilenetv3small", \
+"smallcnn"}, default="resnet50"
+        The feature extractor: a ``keras.applications`` network (DenseNet-121 is
+        CheXNet's; EfficientNet-B0 and MobileNetV3-Small are cheaper on CPUs) or
+        ``"smallcnn"``, a compact network without ImageNet weights for training
+        from scratch on CPUs (see :func:`skpneumo.model.SmallCNN`).
     weights : "imagenet", None or path-like, default="imagenet"
         Backbone initialisation: ImageNet weights (downloaded by Keras and cached in
         ``~/.keras/models``), random (``None``), or a Keras weights file of the

@@ -15,15 +15,74 @@ from keras import layers, ops
 
 @dataclass(frozen=True)
 class Backbone:
-    """A ``keras.applications`` network usable as feature extractor."""
+    """A convolutional network usable as feature extractor.
 
-    constructor: str
+    ``constructor`` names a ``keras.applications`` function or is a callable
+    with the same signature; ``weights_url`` is ``None`` for networks without
+    published ImageNet weights.
+    """
+
+    constructor: object
     preprocessing: str
-    weights_url: str
+    weights_url: object = None
 
     @property
     def weights_file(self):
         return self.weights_url.rsplit("/", 1)[-1]
+
+    @property
+    def name(self):
+        return self.constructor if isinstance(self.constructor, str) else self.constructor.__name__
+
+    def build(self, **kwargs):
+        constructor = self.constructor
+        if isinstance(constructor, str):
+            constructor = getattr(keras.applications, constructor)
+        return constructor(**kwargs)
+
+
+def _conv_block(x, filters, strides=1):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def SmallCNN(include_top=False, weights=None, input_shape=None, name="smallcnn"):
+    """Compact VGG-style network (about 1.2 M parameters) for training from scratch.
+
+    A strided stem and four stages of 3x3 convolutions with BatchNormalization
+    (32, 64, 128, 256 filters), each stage but the last ending in max pooling;
+    the feature map is 1/16 of the input size. About 0.4 GFLOPs per 128x128
+    image, a tenth of ResNet-50 at 224x224, so it trains on CPUs.
+
+    Parameters
+    ----------
+    include_top : bool, default=False
+        Must be False (the classifier adds its own head); kept for the
+        ``keras.applications`` signature.
+    weights : None
+        There are no pre-trained weights; a path to a weights file is accepted.
+    input_shape : tuple of int
+        ``(H, W, 3)``.
+    name : str
+        Model name.
+    """
+    if include_top:
+        raise ValueError("SmallCNN has no classification top; use include_top=False.")
+    if weights == "imagenet":
+        raise ValueError("SmallCNN has no ImageNet weights; use weights=None.")
+    inputs = keras.Input(shape=input_shape)
+    x = _conv_block(inputs, 32, strides=2)
+    for i, filters in enumerate((32, 64, 128, 256)):
+        if i > 0:
+            x = _conv_block(x, filters)
+        x = _conv_block(x, filters)
+        if i < 3:
+            x = layers.MaxPooling2D()(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
 
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -40,6 +99,13 @@ BACKBONES = {
     "efficientnetb0": Backbone(
         "EfficientNetB0", "raw", "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5"
     ),
+    # MobileNetV3 also rescales inside; its ImageNet weights have a fixed file per input size.
+    "mobilenetv3small": Backbone(
+        "MobileNetV3Small", "raw",
+        "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
+        "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+    ),
+    "smallcnn": Backbone(SmallCNN, "tf"),
 }
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -99,7 +165,7 @@ def _weights_cache_dirs():
 def _offline_message(backbone, reason):
     spec = BACKBONES[backbone]
     return (
-        f"Cannot download the ImageNet weights for {spec.constructor} ({reason}). "
+        f"Cannot download the ImageNet weights for {spec.name} ({reason}). "
         f"On a machine with internet access, download\n  {spec.weights_url}\n"
         f"then either pass weights='/path/to/{spec.weights_file}' (CLI: --weights PATH), "
         f"or copy the file into Keras' cache folder {keras_weights_cache()} "
@@ -137,6 +203,11 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
             )
         return
     spec = BACKBONES[backbone]
+    if spec.weights_url is None:
+        raise ValueError(
+            f"backbone {backbone!r} has no ImageNet weights: use weights=None "
+            "(or the path to a weights file trained for it)."
+        )
     for folder in _weights_cache_dirs():
         if os.path.isfile(os.path.join(folder, spec.weights_file)):
             return
@@ -151,12 +222,9 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
 
 def _make_backbone(backbone, weights, input_shape):
     spec = BACKBONES[backbone]
-    constructor = getattr(keras.applications, spec.constructor)
     weights = weights if weights in (None, "imagenet") else os.fspath(weights)
     try:
-        return constructor(
-            include_top=False, weights=weights, input_shape=input_shape, name="backbone"
-        )
+        return spec.build(include_top=False, weights=weights, input_shape=input_shape, name="backbone")
     except Exception as exc:
         # Keras' get_file wraps network errors in a bare Exception("URL fetch failure ...").
         if weights == "imagenet" and "URL fetch failure" in str(exc):
