@@ -310,7 +310,8 @@ def build_model(input_shape, *, backbone, weights, dense_units, dropout, augment
         x = layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="pneumonia")(x)
+    # float32 even under mixed precision: a float16 sigmoid saturates and destabilises the loss.
+    outputs = layers.Dense(1, activation="sigmoid", name="pneumonia", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"skpneumo_{backbone}")
 
 
