@@ -28,6 +28,7 @@ _EXPORTS = {
     "fetch_chest_xray": "datasets",
     "make_synthetic_xrays": "datasets",
     "make_pipeline": "pipeline",
+    "predict_on_cluster": "cluster",
     "read_image": "loading",
 }
 

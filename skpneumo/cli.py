@@ -273,7 +273,12 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     model = load_model(args.model)
     paths = _expand_paths(args.paths)
-    rows = predict_paths(model, paths, args.quiet)
+    if args.scheduler:
+        from .cluster import predict_on_cluster
+
+        rows = predict_on_cluster(model, paths, args.scheduler, quiet=args.quiet)
+    else:
+        rows = predict_paths(model, paths, args.quiet)
     for row in rows:
         if row["error"]:
             print(f"skpneumo: cannot read {row['path']}: {row['error']}", file=sys.stderr)
@@ -427,6 +432,9 @@ def build_parser():
     pr.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     pr.add_argument("--format", choices=["csv", "json"], default="csv")
     pr.add_argument("--output", help="write results to this file instead of stdout")
+    pr.add_argument("--scheduler", metavar="ADDRESS",
+                    help="shard the images over the workers of this Dask scheduler (tcp://host:8786); "
+                         "the workers must see the files at the same paths")
     pr.set_defaults(func=cmd_predict)
     return parser
 
