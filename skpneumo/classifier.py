@@ -142,8 +142,8 @@ class PneumoniaClassifier(KerasClassifier):
     mixed_precision : bool, default=False
         Build the network under Keras' ``"mixed_float16"`` dtype policy: float16
         computation with float32 weights, a float32 sigmoid output and dynamic loss
-        scaling. For GPUs with tensor cores (about twice as fast there); on CPUs it
-        is slower than float32. The caller's global dtype policy is left unchanged.
+        scaling. For GPUs with tensor cores; on CPUs it is slower than float32.
+        The caller's global dtype policy is left unchanged.
     distribution : None or "data_parallel", default=None
         ``"data_parallel"`` trains on every GPU of the machine (every CPU device when
         there is none), splitting each batch between them: Keras'
