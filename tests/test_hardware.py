@@ -23,9 +23,10 @@ def conv_policies(model):
     return {layer.dtype_policy.name for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)}
 
 
-def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays):
+@pytest.mark.parametrize("augment", [True, False])  # False: phase 1 on cached features
+def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays, augment):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST, mixed_precision=True).fit(X, y)
+    clf = PneumoniaClassifier(**FAST, augment=augment, mixed_precision=True).fit(X, y)
     assert keras.config.dtype_policy().name == "float32"
     assert clf.model_.dtype_policy.name == "mixed_float16"
     assert conv_policies(clf.model_) == {"mixed_float16"}
