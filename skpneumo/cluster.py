@@ -76,8 +76,8 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
         raise ValueError("paths holds no images.")
     if chunk_size is not None and not is_int(chunk_size, 1):
         raise ValueError(f"chunk_size must be None or an integer >= 1, got {chunk_size!r}.")
-    owns_client = isinstance(scheduler, (str, os.PathLike))
-    client = _connect(os.fspath(scheduler)) if owns_client else scheduler
+    owns_client = isinstance(scheduler, str)
+    client = _connect(scheduler) if owns_client else scheduler
     try:
         if chunk_size is None:
             n_workers = max(1, len(client.nthreads()))
