@@ -29,6 +29,7 @@ _EXPORTS = {
     "make_synthetic_xrays": "datasets",
     "make_pipeline": "pipeline",
     "read_image": "loading",
+    "read_dicom": "dicom",
 }
 
 __all__ = sorted(_EXPORTS)
