@@ -116,11 +116,12 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
     fpr, tpr, thresholds = roc_curve(y_true == positive, y_score, drop_intermediate=False)
     # The first point of roc_curve (threshold +inf) predicts nothing positive.
     fpr, tpr, thresholds = fpr[1:], tpr[1:], thresholds[1:]
+    # Counts, so that ties are exact and the rates equal evaluate's to the last bit.
+    n_pos = int(np.sum(y_true == positive))
+    n_neg = len(y_true) - n_pos
+    tp, fp = np.rint(tpr * n_pos), np.rint(fpr * n_neg)
     if target_sensitivity is None:
-        # J scaled by n_pos * n_neg is an integer: exact ties, free of rounding.
-        n_pos = int(np.sum(y_true == positive))
-        n_neg = len(y_true) - n_pos
-        best = int(np.argmax(np.rint(tpr * n_pos) * n_neg - np.rint(fpr * n_neg) * n_pos))
+        best = int(np.argmax(tp * n_neg - fp * n_pos))  # Youden's J times n_pos * n_neg
         criterion = "youden"
     else:
         best = int(np.argmax(tpr >= target_sensitivity))  # tpr grows as the threshold falls
@@ -134,8 +135,8 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
             )
     return OperatingPoint(
         threshold=float(thresholds[best]),
-        sensitivity=float(tpr[best]),
-        specificity=float(1 - fpr[best]),
+        sensitivity=float(tp[best] / n_pos),
+        specificity=float((n_neg - fp[best]) / n_neg),
         criterion=criterion,
     )
 
