@@ -4,6 +4,7 @@
 ``.dcm`` and ``.dicom`` files, so DICOM mixes freely with JPEG and PNG.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -21,14 +22,18 @@ COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 _HEADER_DEFER_SIZE = 1024
 
 
-def _read(path, **kwargs):
+@contextlib.contextmanager
+def _errors_naming(path):
+    """Turn any failure while reading ``path`` into an ImageReadError naming it."""
     try:
-        return pydicom.dcmread(path, **kwargs)
+        yield
+    except ImageReadError:
+        raise
     except InvalidDicomError:
         raise ImageReadError(
             f"'{path}' is not a DICOM file: it lacks the 128-byte preamble and 'DICM' prefix."
         ) from None
-    except Exception as exc:  # a damaged file can fail in many ways inside pydicom
+    except Exception as exc:  # pydicom parses elements lazily: a damaged one can fail anywhere
         raise ImageReadError(f"Cannot read DICOM file '{path}': {exc}") from exc
 
 
@@ -97,7 +102,8 @@ def check_dicom_file(path):
         installed (the message names the packages).
     """
     path = os.fspath(path)
-    _check_dataset(_read(path, defer_size=_HEADER_DEFER_SIZE), path)
+    with _errors_naming(path):
+        _check_dataset(pydicom.dcmread(path, defer_size=_HEADER_DEFER_SIZE), path)
 
 
 def read_dicom(path):
@@ -146,26 +152,26 @@ def read_dicom(path):
     (dtype('uint16'), (2048, 2048))
     """
     path = os.fspath(path)
-    ds = _read(path)
-    decoder = _check_dataset(ds, path)
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # decoder plugins raise their own error types
-        reason = " ".join(line.strip() for line in str(exc).splitlines()).rstrip(".")
-        hint = ""
-        if decoder is not None and decoder.missing_dependencies:
-            hint = f" Another decoder may read it; install one of: {_install_hint(decoder)}."
-        raise ImageReadError(
-            f"Cannot decode the pixel data of DICOM file '{path}': {reason}.{hint}"
-        ) from exc
-    bits = int(ds.BitsStored)
-    if ds.PhotometricInterpretation in COLOUR:
-        return _to_display(pixels, 0, 2**bits - 1, bits, invert=False)
-    try:
+    with _errors_naming(path):
+        ds = pydicom.dcmread(path)
+        decoder = _check_dataset(ds, path)
+        try:
+            pixels = ds.pixel_array
+        except Exception as exc:  # decoder plugins raise their own error types
+            raise _decode_error(path, exc, decoder) from exc
+        bits = int(ds.BitsStored)
+        if ds.PhotometricInterpretation in COLOUR:
+            return _to_display(pixels, 0, 2**bits - 1, bits, invert=False)
         values, lo, hi = _voi(apply_modality_lut(pixels, ds), ds)
-    except ValueError as exc:  # e.g. a window width below 1
-        raise ImageReadError(f"DICOM file '{path}': {exc}") from exc
-    return _to_display(values, lo, hi, bits, invert=ds.PhotometricInterpretation == "MONOCHROME1")
+        return _to_display(values, lo, hi, bits, invert=ds.PhotometricInterpretation == "MONOCHROME1")
+
+
+def _decode_error(path, exc, decoder):
+    reason = " ".join(line.strip() for line in str(exc).splitlines()).rstrip(".")
+    hint = ""
+    if decoder is not None and decoder.missing_dependencies:
+        hint = f" Another decoder may read it; install one of: {_install_hint(decoder)}."
+    return ImageReadError(f"Cannot decode the pixel data of DICOM file '{path}': {reason}.{hint}")
 
 
 def _voi(values, ds):

@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLSNearLossless, SecondaryCaptureImageStorage, generate_uid
 
 import skpneumo.dicom as dicom
-from skpneumo import ImageLoader, ImageReadError, Normalizer, read_image
+from skpneumo import ImageLoader, ImageReadError, Normalizer, cli, read_image
 from skpneumo.datasets import load_chest_xray
 
 # Sample files that ship inside the pydicom package (the others need a download).
@@ -189,6 +189,17 @@ def test_pydicom_samples_that_are_refused(name, match):
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize("path", sorted(p for p in PYDICOM_FILES.rglob("*") if p.is_file()),
+                         ids=lambda p: str(p.relative_to(PYDICOM_FILES)))
+def test_every_file_pydicom_ships_reads_or_fails_clearly(path):
+    try:
+        image = read_image(path)
+    except ImageReadError as err:
+        assert str(path) in str(err)
+    else:
+        assert image.dtype in (np.uint8, np.uint16) and image.ndim in (2, 3)
+
+
 @pytest.mark.skipif(get_decoder(JPEGLSNearLossless).is_available, reason="a JPEG-LS decoder is installed")
 def test_missing_decoder_names_the_packages_before_decoding():
     path = PYDICOM_FILES / "JPEGLSNearLossless_16.dcm"
@@ -282,5 +293,6 @@ def test_load_chest_xray_and_predict_folders_find_dicom(tmp_path):
         write_dicom(folder / f"person2_{label.lower()}.DCM", ramp(np.uint8, 255))
     data = load_chest_xray(tmp_path, split="train")
     assert len(data.paths) == 4 and data.n_skipped == 0
+    assert sorted(cli._expand_paths([str(tmp_path)])) == sorted(data.paths)  # skpneumo predict DIR
     images = Normalizer().transform(ImageLoader().transform(data.paths))
     assert images.dtype == np.float32 and images.min() == 0 and images.max() == 1
