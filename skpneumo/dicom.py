@@ -193,12 +193,15 @@ def _voi(values, ds):
 def _to_display(values, lo, hi, bits, invert):
     """Map ``[lo, hi]`` linearly to the full range of uint8 (``bits <= 8``) or uint16."""
     dtype = np.uint8 if bits <= 8 else np.uint16
-    top = np.iinfo(dtype).max
-    values = np.asarray(values, dtype=np.float64)
+    top = float(np.iinfo(dtype).max)
+    # In place on one float64 copy: a radiograph has millions of pixels.
+    scaled = np.array(values, dtype=np.float64)
     if hi == lo:
-        scaled = np.zeros_like(values)
+        scaled[...] = 0.0
     else:
-        scaled = np.clip((values - lo) / (float(hi) - float(lo)), 0.0, 1.0)
+        scaled -= float(lo)
+        scaled *= top / (float(hi) - float(lo))
+        np.clip(scaled, 0.0, top, out=scaled)
     if invert:
-        scaled = 1.0 - scaled
-    return np.rint(scaled * top).astype(dtype)
+        np.subtract(top, scaled, out=scaled)
+    return np.rint(scaled, out=scaled).astype(dtype)
