@@ -32,6 +32,11 @@ _EXPORTS = {
     "predict_on_cluster": "cluster",
     "preset_params": "presets",
     "read_image": "loading",
+    "read_dicom": "dicom",
+    "OperatingPoint": "thresholds",
+    "choose_threshold": "thresholds",
+    "set_operating_point": "thresholds",
+    "bootstrap_intervals": "bootstrap",
 }
 
 __all__ = sorted(_EXPORTS)
