@@ -29,6 +29,12 @@ _EXPORTS = {
     "make_synthetic_xrays": "datasets",
     "make_pipeline": "pipeline",
     "read_image": "loading",
+    "tta_transform": "tta",
+    # explain() itself is imported from skpneumo.explain: re-exported here, its name
+    # would be shadowed by the submodule once anything imports that.
+    "grad_cam": "explain",
+    "overlay": "explain",
+    "overlay_names": "explain",
 }
 
 __all__ = sorted(_EXPORTS)
