@@ -12,7 +12,8 @@ The steps of docs/responsible_use.md:
 
 By default it runs offline on synthetic films (``make_synthetic_xrays``) with a small
 network trained from scratch, in a few minutes on a CPU; the numbers then mean nothing
-about real radiographs. ``--data DIR`` uses a real ``chest_xray`` folder::
+about real radiographs. ``--data DIR`` uses a real ``chest_xray`` folder (the same
+small network, or a saved one with ``--model``)::
 
     python examples/responsible_use.py --out responsible/
     python examples/responsible_use.py --data chest_xray --model model.joblib --out responsible/
