@@ -238,7 +238,8 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         the heatmap in the jet colour map blended over it (see :func:`overlay`). The
         files of each batch are written atomically.
     names : sequence of str or None, default=None
-        Overlay file names, one per image; default :func:`overlay_names` of ``X``.
+        Overlay file names (unique ``.png`` names without a folder), one per image;
+        default :func:`overlay_names` of ``X``.
     alpha : float, default=0.5
         Opacity of the colour map at the hottest point of an overlay, in [0, 1].
     return_proba : bool, default=False
@@ -261,7 +262,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
 
     Examples
     --------
-    >>> from skpneumo import explain
+    >>> from skpneumo.explain import explain
     >>> heatmaps = explain(pipe, ["a.png", "b.jpeg"], out="gradcam/")  # doctest: +SKIP
     >>> heatmaps[0].shape  # the size of a.png  # doctest: +SKIP
     (1858, 2090)
@@ -279,6 +280,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"out must be a folder, but '{out}' is a file.")
+    if names is not None or out is not None:
         names = _check_names(overlay_names(items) if names is None else names, len(items))
     # Cheap checks first, so a bad path late in a long list fails at once.
     for item in items:

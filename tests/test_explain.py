@@ -78,6 +78,16 @@ def test_heatmaps_are_image_sized_in_unit_range_deterministic_and_match_predict(
     np.testing.assert_allclose(proba, pipe.predict_proba(paths[:6])[:, 1], rtol=1e-4, atol=1e-6)
 
 
+def test_a_bare_classifier_explains_preprocessed_arrays(quadrant_model):
+    pipe, (paths, *_) = quadrant_model
+    clf, X = pipe.named_steps["clf"], pipe[:4].transform(paths[-3:])  # PNEUMONIA films
+    maps, _ = grad_cam(clf.model_, X)
+    for heat, cam in zip(explain(clf, X), maps):
+        # Upsampled first, then scaled to a maximum of 1.
+        upsampled = cv2.resize(cam, (64, 64), interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_allclose(heat, upsampled / upsampled.max(), rtol=1e-5, atol=1e-6)
+
+
 def test_resnet50_pipeline_at_64px(image_set, tmp_path):
     paths, labels, _ = image_set
     pipe = make_pipeline(weights=None, size=64, epochs=1, fine_tune_epochs=0, batch_size=8,
