@@ -56,9 +56,9 @@ def preprocess(pipe, paths, chunk=256):
     The loader decodes every image of a batch at full resolution before the resizer
     shrinks it; on original-size radiographs that is several GB for the whole
     training set, so large sets are better preprocessed in chunks. The result is
-    what pipe[:4] produces; the fitted pipeline still accepts file paths.
+    what pipe[:5] produces; the fitted pipeline still accepts file paths.
     """
-    prep = pipe[:4]  # load -> resize -> rgb -> normalize: stateless, no fit needed
+    prep = pipe[:5]  # load -> resize -> clahe -> rgb -> normalize: stateless, no fit needed
     return np.concatenate([prep.transform(paths[i:i + chunk])
                            for i in range(0, len(paths), chunk)])
 

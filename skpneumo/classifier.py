@@ -130,6 +130,15 @@ class PneumoniaClassifier(KerasClassifier):
         With validation data, stop a phase after this many epochs without
         improvement of validation ROC AUC and restore the best weights.
         ``None`` disables early stopping.
+    label_smoothing : float, default=0.0
+        Binary cross-entropy label smoothing: targets become
+        ``y * (1 - label_smoothing) + label_smoothing / 2``.
+    cache_features : {"auto", True, False}, default="auto"
+        In phase 1 the backbone is frozen: compute its pooled features once and
+        train the head on them instead of running the backbone every epoch. The
+        result is the same up to float rounding. ``"auto"`` caches when
+        ``augment=False`` (augmented images change every epoch); ``True``
+        requires ``augment=False``.
     threshold : float, default=0.5
         Decision threshold on the pneumonia probability used by ``predict``.
     tta : None, "default" or sequence of str, default=None
@@ -201,6 +210,8 @@ class PneumoniaClassifier(KerasClassifier):
         class_weight=None,
         validation_split=0.0,
         early_stopping_patience=3,
+        label_smoothing=0.0,
+        cache_features="auto",
         threshold=0.5,
         tta=None,
         random_state=None,
@@ -226,6 +237,8 @@ class PneumoniaClassifier(KerasClassifier):
         self.class_weight = class_weight
         self.validation_split = validation_split
         self.early_stopping_patience = early_stopping_patience
+        self.label_smoothing = label_smoothing
+        self.cache_features = cache_features
         self.threshold = threshold
         self.tta = tta
         self.random_state = random_state
@@ -294,6 +307,8 @@ class PneumoniaClassifier(KerasClassifier):
             ("early_stopping_patience",
              self.early_stopping_patience is None or is_int(self.early_stopping_patience, 1),
              "None or an integer >= 1"),
+            ("label_smoothing", is_real(self.label_smoothing, 0, 1), "a float in [0, 1)"),
+            ("cache_features", self.cache_features in ("auto", True, False), "'auto', True or False"),
             ("threshold", is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
             ("random_state", self.random_state is None or is_int(self.random_state, 0)
              or isinstance(self.random_state, np.random.RandomState),
@@ -307,6 +322,11 @@ class PneumoniaClassifier(KerasClassifier):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        if self.cache_features is True and self.augment:
+            raise ValueError(
+                "cache_features=True needs augment=False: augmentation changes the images, "
+                "and so the backbone features, in every epoch."
+            )
         if not self._phases():
             raise ValueError(
                 "Nothing to train: epochs=0 and fine-tuning is off "
@@ -430,10 +450,10 @@ class PneumoniaClassifier(KerasClassifier):
             augmentation=augmentation,
         )
 
-    def _compile(self, learning_rate):
-        self.model_.compile(
+    def _compile(self, model, learning_rate):
+        model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss="binary_crossentropy",
+            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing),
             metrics=[keras.metrics.AUC(name="auc")],
         )
 
@@ -464,16 +484,19 @@ class PneumoniaClassifier(KerasClassifier):
                 self.model_, 0 if phase == 1 else self.fine_tune_layers,
                 freeze_batchnorm=self.weights is not None,
             )
-            self._compile(lr)
+            model, X_fit, val_fit = self.model_, X, validation
+            if phase == 1 and self._caches_features():
+                model, X_fit, val_fit = self._head_on_features(X, validation)
+            self._compile(model, lr)
             callbacks = list(self.callbacks or [])
             if validation is not None and self.early_stopping_patience is not None:
                 callbacks.append(keras.callbacks.EarlyStopping(
                     monitor="val_auc", mode="max", patience=self.early_stopping_patience,
                     restore_best_weights=True,
                 ))
-            hist = self.model_.fit(
-                X, y, sample_weight=sample_weight, batch_size=self.batch_size,
-                epochs=done + n_epochs, initial_epoch=done, validation_data=validation,
+            hist = model.fit(
+                X_fit, y, sample_weight=sample_weight, batch_size=self.batch_size,
+                epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
                 shuffle=True, verbose=self.verbose, callbacks=callbacks,
             )
             n_run = len(hist.history.get("loss", []))
@@ -482,6 +505,30 @@ class PneumoniaClassifier(KerasClassifier):
             history["phase"].extend([phase] * n_run)
             done += n_run
         self.history_ = dict(history)
+
+    def _caches_features(self):
+        return self.cache_features is True or (self.cache_features == "auto" and not self.augment)
+
+    def _head_on_features(self, X, validation):
+        """The head as a model of its own, with the frozen backbone's features of X.
+
+        The head shares its layers with ``model_``, so training it trains the
+        full network; the backbone then runs once per image instead of once per
+        image and epoch.
+        """
+        pool = self.model_.get_layer("pool")
+        extractor = keras.Model(self.model_.inputs, pool.output)
+        features = keras.Input(shape=pool.output.shape[1:], name="features")
+        x = features
+        for layer in self.model_.layers[self.model_.layers.index(pool) + 1:]:
+            x = layer(x)
+        head = keras.Model(features, x, name="head")
+
+        def extract(images):
+            return extractor.predict(images, batch_size=self.batch_size, verbose=0)
+
+        val = None if validation is None else (extract(validation[0]), validation[1])
+        return head, extract(X), val
 
     def _initialize_callbacks(self):
         self._fit_callbacks = []

@@ -6,6 +6,7 @@ from ._images import is_path
 from .classifier import PneumoniaClassifier, check_binary_labels
 from .loading import ImageLoader
 from .preprocessing import GrayscaleToRGB, Normalizer, Resizer
+from .presets import preset_params
 from .sampling import ImageSMOTE
 
 
@@ -54,15 +55,19 @@ class PneumoniaPipeline(Pipeline):
         return super().fit(X, y, **params)
 
 
-def make_pipeline(**params):
+def make_pipeline(preset=None, **params):
     """Build the default pipeline: load, resize, RGB, normalize, SMOTE, classifier.
 
-    Steps are named ``load``, ``resize``, ``rgb``, ``normalize``, ``smote`` and
-    ``clf``, so searches can address ``resize__size``, ``smote__k_neighbors`` or
-    ``clf__epochs``.
+    Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
+    :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``normalize``, ``smote``
+    and ``clf``, so searches can address ``resize__size``,
+    ``smote__k_neighbors`` or ``clf__epochs``.
 
     Parameters
     ----------
+    preset : {"cpu", "gpu"} or None, default=None
+        A tested training recipe (see :mod:`skpneumo.presets`); its from-scratch
+        variant when ``weights=None``. ``params`` override the preset's values.
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a
         step name to replace or disable a step (``smote=None``), or a bare parameter
@@ -79,11 +84,18 @@ def make_pipeline(**params):
     >>> from skpneumo import make_pipeline
     >>> pipe = make_pipeline(weights=None, size=64, epochs=2, random_state=0)
     >>> [name for name, _ in pipe.steps]
-    ['load', 'resize', 'rgb', 'normalize', 'smote', 'clf']
+    ['load', 'resize', 'clahe', 'rgb', 'normalize', 'smote', 'clf']
+    >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
+    'smallcnn'
     """
+    if preset is not None:
+        weights = params.get("clf__weights", params.get("weights", "imagenet"))
+        # Explicit parameters come later, so they win, whatever form they use.
+        params = {**preset_params(preset, weights), **params}
     pipe = PneumoniaPipeline([
         ("load", ImageLoader()),
         ("resize", Resizer()),
+        ("clahe", "passthrough"),
         ("rgb", GrayscaleToRGB()),
         ("normalize", Normalizer()),
         ("smote", ImageSMOTE()),
