@@ -26,13 +26,13 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.metrics import roc_curve
 from sklearn.model_selection import StratifiedGroupKFold
 
 from skpneumo import make_pipeline
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.evaluation import evaluate
 from skpneumo.explain import explain, overlay_names
+from skpneumo.thresholds import set_operating_point
 
 
 def hold_out_patients(labels, groups, fraction, random_state):
@@ -41,14 +41,6 @@ def hold_out_patients(labels, groups, fraction, random_state):
     kept, held = next(cv.split(np.zeros(len(labels)), labels, groups))
     assert not set(groups[kept]) & set(groups[held])
     return kept, held
-
-
-def threshold_for_sensitivity(pipe, paths, labels, sensitivity):
-    """The highest threshold whose sensitivity on these images reaches the target."""
-    positive = list(pipe.classes_).index("PNEUMONIA")
-    p = pipe.predict_proba(paths)[:, positive]
-    _, tpr, thresholds = roc_curve(labels == "PNEUMONIA", p)
-    return float(min(thresholds[np.argmax(tpr >= sensitivity)], 1.0))
 
 
 def main(argv=None):
@@ -93,8 +85,8 @@ def main(argv=None):
         # patients for each prediction setting, then look at the test set once.
         for tta in (None, "default"):
             pipe.set_params(clf__tta=tta)
-            threshold = threshold_for_sensitivity(pipe, val_paths, val_labels, args.sensitivity)
-            pipe.set_params(clf__threshold=threshold)
+            threshold = set_operating_point(pipe, val_paths, val_labels,
+                                            target_sensitivity=args.sensitivity).threshold
             report = evaluate(pipe, test.paths, test.labels)
             name = "no TTA" if tta is None else "TTA"
             print(f"\n== {name}: threshold {threshold:.3f} for sensitivity >= {args.sensitivity} "

@@ -15,21 +15,35 @@ from ._images import (
 )
 from ._validation import is_int
 
-IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff")
+DICOM_EXTENSIONS = (".dcm", ".dicom")
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", *DICOM_EXTENSIONS)
 
 
 class ImageReadError(ValueError):
     """An image file is missing, empty, corrupt or not an image."""
 
 
+def is_dicom_path(path):
+    """True when the file name ends in ``.dcm`` or ``.dicom``, in any case."""
+    return os.fspath(path).lower().endswith(DICOM_EXTENSIONS)
+
+
 def check_image_file(path):
-    """Raise :class:`ImageReadError` unless ``path`` is an existing, non-empty file."""
+    """Raise :class:`ImageReadError` unless ``path`` is an existing, non-empty file.
+
+    A DICOM file's header is checked too (pixel data present, a supported photometric
+    interpretation, a decoder installed), without decoding its pixels.
+    """
     if not os.path.exists(path):
         raise ImageReadError(f"Image file not found: '{path}'.")
     if os.path.isdir(path):
         raise ImageReadError(f"Expected an image file, got a directory: '{path}'.")
     if os.path.getsize(path) == 0:
         raise ImageReadError(f"Image file is empty (0 bytes): '{path}'.")
+    if is_dicom_path(path):
+        from .dicom import check_dicom_file  # imported on use: dicom.py imports this module
+
+        check_dicom_file(path)
 
 
 def read_image(path):
@@ -38,7 +52,9 @@ def read_image(path):
     Parameters
     ----------
     path : str or path-like
-        JPEG, PNG (8 or 16 bit), BMP or TIFF file.
+        JPEG, PNG (8 or 16 bit), BMP or TIFF file, or a DICOM file (``.dcm``,
+        ``.dicom``, or any name when OpenCV cannot decode it and it has the DICOM
+        preamble), read by :func:`skpneumo.dicom.read_dicom`.
 
     Returns
     -------
@@ -53,9 +69,17 @@ def read_image(path):
     """
     path = os.fspath(path)
     check_image_file(path)
-    # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    dicom = is_dicom_path(path)
+    if not dicom:
+        # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        # Archives often store DICOM files without an extension: look for the 'DICM' prefix.
+        dicom = image is None and data[128:132].tobytes() == b"DICM"
+    if dicom:
+        from .dicom import read_dicom
+
+        return read_dicom(path)
     if image is None:
         raise ImageReadError(
             f"Cannot decode '{path}': the file is corrupt or not a supported image "
