@@ -15,3 +15,11 @@ def is_real(value, low, high, high_inclusive=False):
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
         return False
     return low <= value <= high if high_inclusive else low <= value < high
+
+
+def check_hw(size, name):
+    """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``."""
+    hw = (size, size) if is_int(size, -np.inf) else size
+    if not isinstance(hw, (tuple, list)) or len(hw) != 2 or not all(is_int(s, 1) for s in hw):
+        raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
+    return int(hw[0]), int(hw[1])

@@ -62,6 +62,32 @@ def check_binary_labels(y, n_samples):
     return y
 
 
+class _ArrayBatches(keras.utils.PyDataset):
+    """Shuffled training batches read straight from the arrays, one at a time.
+
+    Given arrays, ``keras.Model.fit`` first copies all of ``X`` into one backend
+    tensor: a second copy of the whole training set. This hands Keras one batch
+    at a time instead, in a new order every epoch (seeded by ``seed``).
+    """
+
+    def __init__(self, X, y, sample_weight, batch_size, seed):
+        super().__init__()
+        self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(X))
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return tuple(array[rows] for array in self.arrays)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.order))
+
+
 class PneumoniaClassifier(KerasClassifier):
     """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
 
@@ -446,6 +472,7 @@ class PneumoniaClassifier(KerasClassifier):
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
         X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
+        batches = _ArrayBatches(X, y, sample_weight, self.batch_size, self._seed())
         history = defaultdict(list)
         done = 0
         for phase, n_epochs, lr in self._phases():
@@ -461,9 +488,8 @@ class PneumoniaClassifier(KerasClassifier):
                     restore_best_weights=True,
                 ))
             hist = self.model_.fit(
-                X, y, sample_weight=sample_weight, batch_size=self.batch_size,
-                epochs=done + n_epochs, initial_epoch=done, validation_data=validation,
-                shuffle=True, verbose=self.verbose, callbacks=callbacks,
+                batches, epochs=done + n_epochs, initial_epoch=done, validation_data=validation,
+                verbose=self.verbose, callbacks=callbacks,
             )
             n_run = len(hist.history.get("loss", []))
             for key, values in hist.history.items():

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from ._images import StatelessTransformer, as_image_list, stack_images
-from ._validation import is_int
+from ._validation import check_hw
 
 _INTERPOLATIONS = {
     "area": cv2.INTER_AREA,
@@ -60,18 +60,7 @@ class Resizer(_ImageTransformer):
         self.interpolation = interpolation
 
     def _target_hw(self):
-        size = self.size
-        if is_int(size, -np.inf):
-            size = (size, size)
-        if (
-            not isinstance(size, (tuple, list))
-            or len(size) != 2
-            or not all(is_int(s, 1) for s in size)
-        ):
-            raise ValueError(
-                f"size must be a positive int or a (height, width) pair, got {self.size!r}."
-            )
-        return int(size[0]), int(size[1])
+        return check_hw(self.size, "size")
 
     def _check_params(self):
         self._target_hw()

@@ -429,14 +429,14 @@ def test_tags():
 
 
 def test_clone_get_set_params():
-    loader = ImageLoader(n_jobs=3)
+    loader = ImageLoader(n_jobs=3, reduce_to=(64, 48))
     cloned = clone(loader)
     assert cloned is not loader
-    assert cloned.get_params() == {"n_jobs": 3}
+    assert cloned.get_params() == {"n_jobs": 3, "reduce_to": (64, 48)}
     assert loader.set_params(n_jobs=-1) is loader
-    assert loader.get_params() == {"n_jobs": -1}
+    assert loader.get_params() == {"n_jobs": -1, "reduce_to": (64, 48)}
     assert ImageLoader(**cloned.get_params()).get_params() == cloned.get_params()
-    assert ImageLoader().get_params() == {"n_jobs": None}
+    assert ImageLoader().get_params() == {"n_jobs": None, "reduce_to": None}
 
 
 def test_pickle_round_trip(tmp_path):
