@@ -18,8 +18,6 @@ import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-PREDICT_CHUNK = 256
-
 
 class CLIError(Exception):
     """A failure to report as one line, without a traceback."""
@@ -47,9 +45,9 @@ def _epoch_progress(total, quiet):
     return EpochProgress()
 
 
-def _chunks(items):
-    for start in range(0, len(items), PREDICT_CHUNK):
-        yield items[start:start + PREDICT_CHUNK]
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _preprocessing(model):
@@ -59,14 +57,17 @@ def _preprocessing(model):
 
 
 def _preprocess(pipe, paths, quiet, desc="loading"):
-    """Run the preprocessing steps in chunks, with a progress bar."""
+    """Run the preprocessing steps in chunks, with a progress bar, into one array."""
     preprocess = _preprocessing(pipe)
-    batches = []
+    images = None
     with _progress(total=len(paths), quiet=quiet, desc=desc, unit="img") as bar:
-        for chunk in _chunks(paths):
-            batches.append(preprocess.transform(chunk))
-            bar.update(len(chunk))
-    return np.concatenate(batches)
+        for start in range(0, len(paths), pipe.chunk_size):
+            batch = preprocess.transform(paths[start:start + pipe.chunk_size])
+            if images is None:
+                images = np.empty((len(paths), *batch.shape[1:]), dtype=batch.dtype)
+            images[start:start + len(batch)] = batch
+            bar.update(len(batch))
+    return images
 
 
 def _write_atomically(path, write):
@@ -160,36 +161,37 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     return pipe
 
 
-def _read_images(preprocess, paths):
-    """Preprocessed images of the readable paths, and an error (or None) per path."""
+def _predict_chunk(model, paths):
+    """Probabilities of ``classes_[1]`` for the readable paths, and an error (or None) per path."""
     from .loading import ImageReadError
 
     try:
-        return preprocess.transform(paths), [None] * len(paths)
+        return model.predict_proba(paths)[:, 1], [None] * len(paths)
     except (ImageReadError, ValueError):
         # Find the unreadable files one by one; the rest are still predicted.
-        images, errors = [], []
+        preprocess, errors = _preprocessing(model), []
         for path in paths:
             try:
-                images.append(preprocess.transform([path])[0])
+                preprocess.transform([path])
                 errors.append(None)
             except (ImageReadError, ValueError) as exc:
                 errors.append(str(exc))
-        return (np.stack(images) if images else None), errors
+        readable = [path for path, error in zip(paths, errors) if error is None]
+        return (model.predict_proba(readable)[:, 1] if readable else []), errors
 
 
 def predict_paths(model, paths, quiet):
-    """Predict files in chunks; unreadable files are reported, not fatal.
+    """Predict files chunk by chunk; unreadable files are reported, not fatal.
 
     Returns a list of dicts, in the order of ``paths``, with ``path``,
     ``probability`` (of ``classes_[1]``), ``label`` and ``error``.
     """
-    preprocess, clf = _preprocessing(model), model.steps[-1][1]
+    clf = model.steps[-1][1]
     rows = []
     with _progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for chunk in _chunks(paths):
-            images, errors = _read_images(preprocess, chunk)
-            proba = iter(()) if images is None else iter(clf.predict_proba(images)[:, 1])
+        for chunk in _chunks(paths, model.chunk_size):
+            proba, errors = _predict_chunk(model, chunk)
+            proba = iter(proba)
             for path, error in zip(chunk, errors):
                 if error:
                     rows.append({"path": path, "probability": None, "label": None, "error": error})

@@ -304,5 +304,8 @@ def make_pipeline(**params):
     pipe.set_params(**resolved)
     load, resize = pipe.named_steps["load"], pipe.named_steps["resize"]
     if "load" not in params and "load__reduce_to" not in resolved and isinstance(resize, Resizer):
-        load.set_params(reduce_to=resize.size)
+        try:
+            load.set_params(reduce_to=check_hw(resize.size, "size"))
+        except ValueError:
+            pass  # the resize step reports an invalid size in fit
     return pipe
