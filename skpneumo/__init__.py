@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # Public name -> defining module. Imported on first use, so that the command line
 # and the data-set helpers start without loading TensorFlow.
 _EXPORTS = {
+    "CLAHE": "preprocessing",
     "GrayscaleToRGB": "preprocessing",
     "ImageLoader": "loading",
     "ImageNetPreprocessing": "model",
@@ -28,6 +29,7 @@ _EXPORTS = {
     "fetch_chest_xray": "datasets",
     "make_synthetic_xrays": "datasets",
     "make_pipeline": "pipeline",
+    "preset_params": "presets",
     "read_image": "loading",
 }
 

@@ -67,14 +67,14 @@ class _ArrayBatches(keras.utils.PyDataset):
 
     Given arrays, ``keras.Model.fit`` first copies all of ``X`` into one backend
     tensor: a second copy of the whole training set. This hands Keras one batch
-    at a time instead, in a new order every epoch (seeded by ``seed``).
+    at a time instead, in a new order every epoch, drawn from ``rng``.
     """
 
-    def __init__(self, X, y, sample_weight, batch_size, seed):
+    def __init__(self, X, y, sample_weight, batch_size, rng):
         super().__init__()
         self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
         self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)
+        self.rng = rng
         self.order = self.rng.permutation(len(X))
 
     def __len__(self):
@@ -155,6 +155,15 @@ class PneumoniaClassifier(KerasClassifier):
         With validation data, stop a phase after this many epochs without
         improvement of validation ROC AUC and restore the best weights.
         ``None`` disables early stopping.
+    label_smoothing : float, default=0.0
+        Binary cross-entropy label smoothing: targets become
+        ``y * (1 - label_smoothing) + label_smoothing / 2``.
+    cache_features : {"auto", True, False}, default="auto"
+        In phase 1 the backbone is frozen: compute its pooled features once and
+        train the head on them instead of running the backbone every epoch. The
+        result is the same up to float rounding. ``"auto"`` caches when
+        ``augment=False`` (augmented images change every epoch); ``True``
+        requires ``augment=False``.
     threshold : float, default=0.5
         Decision threshold on the pneumonia probability used by ``predict``.
     random_state : int, RandomState or None, default=None
@@ -219,6 +228,8 @@ class PneumoniaClassifier(KerasClassifier):
         class_weight=None,
         validation_split=0.0,
         early_stopping_patience=3,
+        label_smoothing=0.0,
+        cache_features="auto",
         threshold=0.5,
         random_state=None,
         verbose=0,
@@ -243,6 +254,8 @@ class PneumoniaClassifier(KerasClassifier):
         self.class_weight = class_weight
         self.validation_split = validation_split
         self.early_stopping_patience = early_stopping_patience
+        self.label_smoothing = label_smoothing
+        self.cache_features = cache_features
         self.threshold = threshold
         self.random_state = random_state
         self.verbose = verbose
@@ -310,6 +323,8 @@ class PneumoniaClassifier(KerasClassifier):
             ("early_stopping_patience",
              self.early_stopping_patience is None or is_int(self.early_stopping_patience, 1),
              "None or an integer >= 1"),
+            ("label_smoothing", is_real(self.label_smoothing, 0, 1), "a float in [0, 1)"),
+            ("cache_features", self.cache_features in ("auto", True, False), "'auto', True or False"),
             ("threshold", is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
             ("random_state", self.random_state is None or is_int(self.random_state, 0)
              or isinstance(self.random_state, np.random.RandomState),
@@ -323,6 +338,11 @@ class PneumoniaClassifier(KerasClassifier):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        if self.cache_features is True and self.augment:
+            raise ValueError(
+                "cache_features=True needs augment=False: augmentation changes the images, "
+                "and so the backbone features, in every epoch."
+            )
         if not self._phases():
             raise ValueError(
                 "Nothing to train: epochs=0 and fine-tuning is off "
@@ -445,10 +465,10 @@ class PneumoniaClassifier(KerasClassifier):
             augmentation=augmentation,
         )
 
-    def _compile(self, learning_rate):
-        self.model_.compile(
+    def _compile(self, model, learning_rate):
+        model.compile(
             optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss="binary_crossentropy",
+            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing),
             metrics=[keras.metrics.AUC(name="auc")],
         )
 
@@ -472,7 +492,7 @@ class PneumoniaClassifier(KerasClassifier):
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
         X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
-        batches = _ArrayBatches(X, y, sample_weight, self.batch_size, self._seed())
+        rng = np.random.default_rng(self._seed())
         history = defaultdict(list)
         done = 0
         for phase, n_epochs, lr in self._phases():
@@ -480,15 +500,19 @@ class PneumoniaClassifier(KerasClassifier):
                 self.model_, 0 if phase == 1 else self.fine_tune_layers,
                 freeze_batchnorm=self.weights is not None,
             )
-            self._compile(lr)
+            model, X_fit, val_fit = self.model_, X, validation
+            if phase == 1 and self._caches_features():
+                model, X_fit, val_fit = self._head_on_features(X, validation)
+            self._compile(model, lr)
             callbacks = list(self.callbacks or [])
             if validation is not None and self.early_stopping_patience is not None:
                 callbacks.append(keras.callbacks.EarlyStopping(
                     monitor="val_auc", mode="max", patience=self.early_stopping_patience,
                     restore_best_weights=True,
                 ))
-            hist = self.model_.fit(
-                batches, epochs=done + n_epochs, initial_epoch=done, validation_data=validation,
+            hist = model.fit(
+                _ArrayBatches(X_fit, y, sample_weight, self.batch_size, rng),
+                epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
                 verbose=self.verbose, callbacks=callbacks,
             )
             n_run = len(hist.history.get("loss", []))
@@ -497,6 +521,30 @@ class PneumoniaClassifier(KerasClassifier):
             history["phase"].extend([phase] * n_run)
             done += n_run
         self.history_ = dict(history)
+
+    def _caches_features(self):
+        return self.cache_features is True or (self.cache_features == "auto" and not self.augment)
+
+    def _head_on_features(self, X, validation):
+        """The head as a model of its own, with the frozen backbone's features of X.
+
+        The head shares its layers with ``model_``, so training it trains the
+        full network; the backbone then runs once per image instead of once per
+        image and epoch.
+        """
+        pool = self.model_.get_layer("pool")
+        extractor = keras.Model(self.model_.inputs, pool.output)
+        features = keras.Input(shape=pool.output.shape[1:], name="features")
+        x = features
+        for layer in self.model_.layers[self.model_.layers.index(pool) + 1:]:
+            x = layer(x)
+        head = keras.Model(features, x, name="head")
+
+        def extract(images):
+            return extractor.predict(images, batch_size=self.batch_size, verbose=0)
+
+        val = None if validation is None else (extract(validation[0]), validation[1])
+        return head, extract(X), val
 
     def _initialize_callbacks(self):
         self._fit_callbacks = []

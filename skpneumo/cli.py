@@ -136,18 +136,19 @@ def _patient_validation_split(groups, labels, val_size, random_state):
 def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     """Fit the default pipeline on files, with an optional patient-level validation split.
 
-    Returns the fitted pipeline, its callbacks removed so that it pickles cleanly.
+    Returns the fitted pipeline, its callbacks removed so that it pickles cleanly,
+    and the preprocessed validation ``(X_val, y_val)`` (None without ``val_size``).
     """
     from .pipeline import make_pipeline
 
     pipe = make_pipeline(**params, random_state=random_state)
     pipe._check_before_fit(paths, labels)
     clf = pipe.named_steps["clf"]
-    fit_params = {}
+    fit_params, validation = {}, None
     if val_size:
         train_idx, val_idx = _patient_validation_split(groups, labels, val_size, random_state)
-        X_val = _preprocess(pipe, paths[val_idx], quiet, desc="loading validation")
-        fit_params["clf__validation_data"] = (X_val, labels[val_idx])
+        validation = (_preprocess(pipe, paths[val_idx], quiet, desc="loading validation"), labels[val_idx])
+        fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
     X = _preprocess(pipe, paths, quiet)
     total = sum(n_epochs for _, n_epochs, _ in clf._phases())
@@ -158,7 +159,7 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     finally:
         progress.bar.close()
         clf.set_params(callbacks=None)
-    return pipe
+    return pipe, validation
 
 
 def _predict_chunk(model, paths):
@@ -233,8 +234,10 @@ def _classifier_params(args):
         params["fine_tune_layers"] = "all" if args.fine_tune_layers == "all" else int(args.fine_tune_layers)
     if args.image_size is not None:
         params["size"] = args.image_size
-    weights = args.weights
-    params["weights"] = None if weights.lower() == "none" else weights
+    if args.preset:
+        params["preset"] = args.preset
+    if args.weights is not None:
+        params["weights"] = None if args.weights.lower() == "none" else args.weights
     if args.no_smote:
         params["smote"] = None
     if args.class_weight:
@@ -247,7 +250,7 @@ def cmd_fit(args):
     data = _load_split(args.data_dir, "train")
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
-    pipe = fit_model(
+    pipe, _ = fit_model(
         data.paths, data.labels, data.groups, params=_classifier_params(args),
         val_size=args.val_size, random_state=args.random_state, quiet=args.quiet,
     )
@@ -312,7 +315,7 @@ def cmd_demo(args):
     test = load_chest_xray(data_dir, split="test")
     _say(args, f"1/4 synthetic chest X-rays written to {data_dir} "
                f"(train {len(train.paths)}, test {len(test.paths)})")
-    pipe = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
+    pipe, _ = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
                      val_size=None, random_state=args.random_state, quiet=args.quiet)
     model_path = out / "model.joblib"
     _write_atomically(model_path, lambda tmp: joblib.dump(pipe, tmp))
@@ -406,7 +409,10 @@ def build_parser():
     fit.add_argument("--learning-rate", type=float, help="phase 1 learning rate (default 1e-3)")
     fit.add_argument("--fine-tune-learning-rate", type=float, help="phase 2 learning rate (default 1e-5)")
     fit.add_argument("--batch-size", type=_positive_int, help="default 32")
-    fit.add_argument("--weights", default="imagenet", help="imagenet, none, or a weights file PATH")
+    fit.add_argument("--preset", choices=["cpu", "gpu"],
+                     help="tested recipe for the machine (see docs/benchmarks.md); the other "
+                          "options override its values")
+    fit.add_argument("--weights", help="imagenet (default), none, or a weights file PATH")
     fit.add_argument("--no-smote", action="store_true", help="disable SMOTE oversampling")
     fit.add_argument("--class-weight", action="store_true", help="balanced class weights")
     fit.add_argument("--val-size", type=_fraction,

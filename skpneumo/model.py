@@ -4,6 +4,7 @@ Only Keras 3 APIs are used here, so the model runs on the TensorFlow, JAX and
 PyTorch backends alike.
 """
 
+import math
 import os
 import urllib.error
 import urllib.request
@@ -232,6 +233,64 @@ def _make_backbone(backbone, weights, input_shape):
         raise
 
 
+@keras.saving.register_keras_serializable(package="skpneumo")
+class RandomAffine(layers.Layer):
+    """Random rotation, zoom and shift in one warp, active in training only.
+
+    One bilinear resampling instead of the three of Keras' ``RandomRotation``,
+    ``RandomZoom`` and ``RandomTranslation``: a third of the cost on CPUs and
+    less blur. Pixels coming from outside the image are black.
+
+    Parameters
+    ----------
+    rotation : float
+        Maximum rotation in degrees (uniform in ``[-rotation, rotation]``).
+    zoom : float
+        Maximum relative scale change (uniform in ``[1 - zoom, 1 + zoom]``).
+    shift : float
+        Maximum translation, as a fraction of the image height and width.
+    seed : int or None
+        Seed of the layer's random generator.
+    """
+
+    def __init__(self, rotation=0.0, zoom=0.0, shift=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation, self.zoom, self.shift, self.seed = rotation, zoom, shift, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, n, limit):
+        return keras.random.uniform((n,), -limit, limit, seed=self.seed_generator)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = ops.shape(inputs)
+        n = shape[0]
+        h, w = ops.cast(shape[1], "float32"), ops.cast(shape[2], "float32")
+        angle = self._uniform(n, self.rotation * math.pi / 180.0)
+        inv_scale = 1.0 / (1.0 + self._uniform(n, self.zoom))
+        cx = (w - 1.0) / 2.0 + self._uniform(n, self.shift) * w
+        cy = (h - 1.0) / 2.0 + self._uniform(n, self.shift) * h
+        # affine_transform maps output to input pixels: undo shift, rotation and zoom.
+        a0, a1 = ops.cos(angle) * inv_scale, ops.sin(angle) * inv_scale
+        b0, b1 = -a1, a0
+        a2 = (w - 1.0) / 2.0 - a0 * cx - a1 * cy
+        b2 = (h - 1.0) / 2.0 - b0 * cx - b1 * cy
+        zeros = ops.zeros_like(a0)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return ops.image.affine_transform(
+            inputs, ops.cast(transform, inputs.dtype), interpolation="bilinear",
+            fill_mode="constant", fill_value=0,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom,
+                "shift": self.shift, "seed": self.seed}
+
+
 def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
     """Random augmentation block, active in training only.
 
@@ -253,12 +312,8 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
     steps = []
     if horizontal_flip:
         steps.append(layers.RandomFlip("horizontal"))
-    if rotation:
-        steps.append(layers.RandomRotation(rotation / 360.0, fill_mode="constant"))
-    if zoom:
-        steps.append(layers.RandomZoom(zoom, fill_mode="constant"))
-    if shift:
-        steps.append(layers.RandomTranslation(shift, shift, fill_mode="constant"))
+    if rotation or zoom or shift:
+        steps.append(RandomAffine(rotation, zoom, shift))
     if contrast:
         steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0)))
     return keras.Sequential(steps, name="augmentation") if steps else None

@@ -11,6 +11,7 @@ from ._validation import check_hw, is_int
 from .classifier import PneumoniaClassifier, check_binary_labels
 from .loading import ImageLoader, check_image_file
 from .preprocessing import GrayscaleToRGB, Normalizer, Resizer, _ImageTransformer
+from .presets import preset_params
 from .sampling import ImageSMOTE
 
 
@@ -228,20 +229,24 @@ class PneumoniaPipeline(Pipeline):
         return self._in_chunks("predict", X, params)
 
 
-def make_pipeline(**params):
+def make_pipeline(preset=None, **params):
     """Build the default pipeline: load, resize, RGB, SMOTE, normalize, classifier.
 
-    Steps are named ``load``, ``resize``, ``rgb``, ``smote``, ``normalize`` and
-    ``clf``, so searches can address ``resize__size``, ``smote__k_neighbors`` or
-    ``clf__epochs``. SMOTE comes before ``normalize`` so that it resamples ``uint8``
-    images: a quarter of the memory of ``float32`` ones. The loader decodes with all
-    cores (``load__n_jobs=-1``) and, unless ``load__reduce_to`` is given, decodes
-    large JPEGs at reduced scale for the pipeline's ``size`` (see
-    :class:`ImageLoader`); searching over ``resize__size``, set ``load__reduce_to``
-    to the largest size searched.
+    Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
+    :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``smote``, ``normalize``
+    and ``clf``, so searches can address ``resize__size``,
+    ``smote__k_neighbors`` or ``clf__epochs``. SMOTE comes before ``normalize``
+    so that it resamples ``uint8`` images: a quarter of the memory of ``float32``
+    ones. The loader decodes with all cores (``load__n_jobs=-1``) and, unless
+    ``load__reduce_to`` is given, decodes large JPEGs at reduced scale for the
+    pipeline's ``size`` (see :class:`ImageLoader`); searching over
+    ``resize__size``, set ``load__reduce_to`` to the largest size searched.
 
     Parameters
     ----------
+    preset : {"cpu", "gpu"} or None, default=None
+        A tested training recipe (see :mod:`skpneumo.presets`); its from-scratch
+        variant when ``weights=None``. ``params`` override the preset's values.
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a
         step name to replace or disable a step (``smote=None``), or a bare parameter
@@ -258,11 +263,18 @@ def make_pipeline(**params):
     >>> from skpneumo import make_pipeline
     >>> pipe = make_pipeline(weights=None, size=64, epochs=2, random_state=0)
     >>> [name for name, _ in pipe.steps]
-    ['load', 'resize', 'rgb', 'smote', 'normalize', 'clf']
+    ['load', 'resize', 'clahe', 'rgb', 'smote', 'normalize', 'clf']
+    >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
+    'smallcnn'
     """
+    if preset is not None:
+        weights = params.get("clf__weights", params.get("weights", "imagenet"))
+        # Explicit parameters come later, so they win, whatever form they use.
+        params = {**preset_params(preset, weights), **params}
     pipe = PneumoniaPipeline([
         ("load", ImageLoader(n_jobs=-1)),
         ("resize", Resizer()),
+        ("clahe", "passthrough"),
         ("rgb", GrayscaleToRGB()),
         ("smote", ImageSMOTE()),
         ("normalize", Normalizer()),

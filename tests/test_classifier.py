@@ -140,7 +140,8 @@ def test_imagenet_preprocessing_matches_keras(mode):
     ("fine_tune_layers", "most"), ("fine_tune_epochs", -1), ("batch_size", 0),
     ("dropout", 1.0), ("backbone", "vgg99"), ("weights", 3), ("threshold", 1.5),
     ("class_weight", "auto"), ("validation_split", 1.0), ("dense_units", (0,)),
-    ("augment", "yes"), ("verbose", 5), ("random_state", -1),
+    ("augment", "yes"), ("verbose", 5), ("random_state", -1), ("label_smoothing", 1.0),
+    ("cache_features", "always"),
 ])
 def test_bad_parameters_fail_before_training(tiny_arrays, param, value):
     X, y = tiny_arrays
@@ -201,3 +202,36 @@ def test_predict_rejects_other_image_size(tiny_arrays):
     clf = PneumoniaClassifier(**FAST).fit(X, y)
     with pytest.raises(ValueError, match="shape"):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_cached_features_train_exactly_like_the_full_network(dropout):
+    rng = np.random.default_rng(3)
+    X = rng.random((16, 32, 32, 3), dtype=np.float32)
+    y = np.array([0, 1] * 8)
+    X[y == 1, 8:16, 8:16] = 1.0
+    params = dict(weights=None, backbone="smallcnn", augment=False, epochs=3, fine_tune_epochs=1,
+                  fine_tune_layers=2, dropout=dropout, batch_size=4, random_state=0)
+    fits = {cache: PneumoniaClassifier(**params, cache_features=cache).fit(X, y, validation_data=(X, y))
+            for cache in (False, True)}
+    np.testing.assert_allclose(fits[True].history_["loss"], fits[False].history_["loss"], rtol=1e-5)
+    np.testing.assert_allclose(fits[True].predict_proba(X), fits[False].predict_proba(X), atol=1e-6)
+    assert fits[True].history_["phase"] == [1, 1, 1, 2]
+    assert "val_auc" in fits[True].history_
+
+
+def test_cache_features_needs_augmentation_off(tiny_arrays):
+    X, y = tiny_arrays
+    with pytest.raises(ValueError, match="cache_features=True needs augment=False"):
+        PneumoniaClassifier(**FAST, cache_features=True).fit(X, y)
+    # "auto" with augmentation on simply trains the full network.
+    clf = PneumoniaClassifier(**FAST, cache_features="auto", augment=True).fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_label_smoothing_changes_the_loss(tiny_arrays):
+    X, y = tiny_arrays
+    plain = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+    smooth = PneumoniaClassifier(**FAST, random_state=0, label_smoothing=0.2).fit(X, y)
+    assert smooth.history_["loss"] != plain.history_["loss"]
+    assert smooth.model_.loss.label_smoothing == 0.2

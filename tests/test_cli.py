@@ -124,3 +124,15 @@ def test_evaluate_refuses_a_root_without_the_split(model_file, tmp_path, capsys)
                      "--report", str(tmp_path / "r"), "--quiet"]) == 1
     assert "test" in last_stderr_line(capsys)
     assert not (tmp_path / "r").exists()
+
+
+def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
+    out = tmp_path / "preset.joblib"
+    argv = ["fit", str(data_dir), "--out", str(out), "--preset", "cpu", "--weights", "none",
+            "--image-size", "32", "--fine-tune-epochs", "1", "--random-state", "0", "--quiet"]
+    assert cli.main(argv) == 0
+    pipe = cli.load_model(out)
+    clf = pipe.named_steps["clf"]
+    assert clf.backbone == "smallcnn" and clf.class_weight == "balanced"
+    assert pipe.named_steps["resize"].size == 32 and clf.fine_tune_epochs == 1
+    assert clf.history_["phase"] == [2]

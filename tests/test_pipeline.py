@@ -41,7 +41,7 @@ def fitted(image_set):
 def test_default_composition():
     pipe = make_pipeline()
     assert isinstance(pipe, Pipeline)
-    assert [name for name, _ in pipe.steps] == ["load", "resize", "rgb", "smote", "normalize", "clf"]
+    assert [name for name, _ in pipe.steps] == ["load", "resize", "clahe", "rgb", "smote", "normalize", "clf"]
     assert isinstance(pipe.named_steps["smote"], ImageSMOTE)
     assert isinstance(pipe.named_steps["clf"], PneumoniaClassifier)
     assert pipe.get_params()["resize__size"] == 224

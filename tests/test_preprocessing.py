@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-from skpneumo import GrayscaleToRGB, ImageLoader, Normalizer, Resizer
+from skpneumo import CLAHE, GrayscaleToRGB, ImageLoader, Normalizer, Resizer
 
 RNG = np.random.default_rng(0)
 
@@ -414,3 +414,39 @@ def test_already_preprocessed_batch_is_not_copied():
     X = _rand((4, 32, 32, 3), np.float32)
     for step in (ImageLoader(), Resizer(32), GrayscaleToRGB(), Normalizer()):
         assert step.transform(X) is X
+
+
+# ---------------------------------------------------------------- CLAHE
+def _low_contrast(dtype=np.uint8, shape=(64, 64)):
+    rng = np.random.default_rng(0)
+    top = 255 if dtype == np.uint8 else 65535
+    img = top * (0.45 + 0.1 * rng.random(shape))
+    return img.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_clahe_matches_opencv_and_spreads_contrast(dtype):
+    img = _low_contrast(dtype)
+    out = CLAHE(clip_limit=3.0, tile_grid_size=4).transform(img[np.newaxis])[0]
+    expected = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(4, 4)).apply(img)
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == dtype and out.std() > 2 * img.std()
+
+
+def test_clahe_keeps_gray_rgb_images_gray():
+    gray = _low_contrast()
+    rgb = np.repeat(gray[:, :, np.newaxis], 3, axis=2)
+    out = CLAHE().transform(rgb[np.newaxis])[0]
+    assert out.shape == rgb.shape
+    np.testing.assert_array_equal(out[..., 0], CLAHE().transform(gray[np.newaxis])[0])
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+
+
+def test_clahe_rejects_float_images_and_bad_parameters():
+    with pytest.raises(ValueError, match="before Normalizer"):
+        CLAHE().transform(np.zeros((1, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="clip_limit"):
+        CLAHE(clip_limit=0).fit(None)
+    with pytest.raises(ValueError, match="tile_grid_size"):
+        CLAHE(tile_grid_size=0).fit(None)
+    assert clone(CLAHE(clip_limit=1.5)).clip_limit == 1.5

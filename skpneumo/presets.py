@@ -1,0 +1,66 @@
+"""Named training recipes for :func:`skpneumo.make_pipeline`.
+
+A preset is a set of pipeline parameters chosen for a kind of machine. Each has
+a variant for pre-trained ImageNet weights and one for training from scratch
+(``weights=None``), picked by the ``weights`` the pipeline ends up with. The
+numbers behind every choice are in ``docs/benchmarks.md``.
+"""
+
+PRESETS = {
+    # Transfer learning as designed: augmentation, frozen backbone, then fine-tuning.
+    "gpu": {
+        "imagenet": {
+            "size": 224, "backbone": "resnet50", "weights": "imagenet",
+            "augment": True, "epochs": 10, "learning_rate": 1e-3,
+            "fine_tune_layers": 30, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-5,
+            "smote": None, "class_weight": "balanced", "early_stopping_patience": 3,
+        },
+        "scratch": {
+            "size": 224, "backbone": "resnet50", "weights": None,
+            "augment": True, "epochs": 0, "fine_tune_layers": "all",
+            "fine_tune_epochs": 30, "fine_tune_learning_rate": 1e-3,
+            "smote": None, "class_weight": "balanced", "early_stopping_patience": 5,
+        },
+    },
+    # Within 30 minutes on 2 CPU cores for the 5,216 training images.
+    "cpu": {
+        # The frozen backbone runs once per image (cached features); only the head trains.
+        "imagenet": {
+            "size": 224, "backbone": "resnet50", "weights": "imagenet",
+            "augment": False, "cache_features": True, "epochs": 30, "learning_rate": 1e-3,
+            "fine_tune_epochs": 0, "smote": None, "class_weight": "balanced",
+            "early_stopping_patience": 5,
+        },
+        "scratch": {
+            "size": 128, "backbone": "smallcnn", "weights": None,
+            "augment": True, "epochs": 0, "fine_tune_layers": "all",
+            "fine_tune_epochs": 12, "fine_tune_learning_rate": 1e-3, "dense_units": (128,),
+            "smote": None, "class_weight": "balanced", "early_stopping_patience": 4,
+        },
+    },
+}
+
+
+def preset_params(name, weights="imagenet"):
+    """The pipeline parameters of a preset.
+
+    Parameters
+    ----------
+    name : {"cpu", "gpu"}
+        The preset.
+    weights : "imagenet", None or path-like, default="imagenet"
+        The backbone weights the pipeline will use: ``None`` selects the
+        from-scratch variant, anything else the pre-trained one (a weights file
+        is used in place of ``"imagenet"``).
+
+    Returns
+    -------
+    dict
+        Parameters for :func:`skpneumo.make_pipeline`, ``weights`` included.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}.")
+    params = dict(PRESETS[name]["scratch" if weights is None else "imagenet"])
+    if weights is not None:
+        params["weights"] = weights
+    return params
