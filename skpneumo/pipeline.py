@@ -49,13 +49,13 @@ class PneumoniaPipeline(Pipeline):
 
     chunk_size = 1024
 
-    def _fused_head(self, fitting):
+    def _fused_head(self, fitting, with_final=False):
         """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
 
         ``n_steps`` counts the steps the fused pass replaces, disabled ones (and
         samplers, outside ``fit``) included.
         """
-        steps = [step for _, step in self.steps[:-1]]
+        steps = [step for _, step in (self.steps if with_final else self.steps[:-1])]
         if not steps or not isinstance(steps[0], ImageLoader):
             return 0, []
         fused = [steps[0]]
@@ -68,9 +68,9 @@ class PneumoniaPipeline(Pipeline):
             n += 1
         return n, fused
 
-    def _transform_head(self, X, fitting):
+    def _transform_head(self, X, fitting, with_final=False):
         """Run the fused leading steps on ``X``: the images and the steps still to run."""
-        n, fused = self._fused_head(fitting)
+        n, fused = self._fused_head(fitting, with_final)
         if not n or (isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"):
             # Loaded images pass the loader as they are: nothing to fuse.
             return X, self.steps
@@ -189,7 +189,7 @@ class PneumoniaPipeline(Pipeline):
         Xt : ndarray
             The transformed images.
         """
-        Xt, steps = self._transform_head(X, fitting=False)
+        Xt, steps = self._transform_head(X, fitting=False, with_final=True)
         if not steps:
             return Xt
         return Pipeline(steps, memory=self.memory, verbose=self.verbose).transform(Xt, **params)
