@@ -23,3 +23,10 @@ def check_hw(size, name):
     if not isinstance(hw, (tuple, list)) or len(hw) != 2 or not all(is_int(s, 1) for s in hw):
         raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
     return int(hw[0]), int(hw[1])
+
+
+def all_finite(X):
+    """Whether a float array holds no NaN or infinity, without a boolean copy of it."""
+    # A float64 sum is finite exactly when every value is, unless huge values
+    # overflow it: only then is the element-wise check needed.
+    return bool(np.isfinite(X.sum(dtype=np.float64))) or bool(np.all(np.isfinite(X)))

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
 
-from ._validation import is_int, is_real
+from ._validation import all_finite, is_int, is_real
 from .model import (
     BACKBONES,
     build_augmentation,
@@ -379,7 +379,7 @@ class PneumoniaClassifier(KerasClassifier):
         if len(X) == 0:
             raise ValueError(f"{where} holds no images.")
         if not np.issubdtype(X.dtype, np.number) or (
-            X.dtype.kind == "f" and not np.all(np.isfinite(X))
+            X.dtype.kind == "f" and not all_finite(X)
         ):
             raise ValueError(f"{where} contains NaN, infinite or non-numeric values.")
 

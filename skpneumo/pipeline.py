@@ -20,6 +20,22 @@ def _skipped(step, fitting):
     return step is None or step == "passthrough" or (not fitting and hasattr(step, "fit_resample"))
 
 
+class _FusedSteps:
+    """The fused leading steps of a pipeline, as one stateless step."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def fit(self, X, y=None, **params):
+        return self
+
+    def transform(self, X, **params):
+        return self.pipeline._transform_head(X, fitting=True)[0]
+
+    def fit_transform(self, X, y=None, **params):
+        return self.transform(X)
+
+
 class PneumoniaPipeline(Pipeline):
     """imbalanced-learn :class:`~imblearn.pipeline.Pipeline` that checks before it works.
 
@@ -93,12 +109,18 @@ class PneumoniaPipeline(Pipeline):
         return Xt
 
     def _fit(self, X, y=None, routed_params=None, raw_params=None):
-        Xt, steps = self._transform_head(X, fitting=True)
-        n = len(self.steps) - len(steps)
-        rest = Pipeline(steps, memory=self.memory, transform_input=self.transform_input,
-                        verbose=self.verbose)
-        Xt, yt = Pipeline._fit(rest, Xt, y, routed_params, raw_params)
-        self.steps = list(self.steps[:n]) + rest.steps
+        n, _ = self._fused_head(fitting=True)
+        if n and self.memory is None and not (isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"):
+            # The fused steps become one step of a temporary pipeline, under the
+            # loader's name: their output is then freed as soon as the next step
+            # (SMOTE) has consumed it, instead of living on in this frame.
+            name = self.steps[0][0]
+            rest = Pipeline([(name, _FusedSteps(self))] + self.steps[n:], memory=self.memory,
+                            transform_input=self.transform_input, verbose=self.verbose)
+            Xt, yt = Pipeline._fit(rest, X, y, routed_params, raw_params)
+            self.steps = list(self.steps[:n]) + rest.steps[1:]
+        else:
+            Xt, yt = super()._fit(X, y, routed_params, raw_params)
         name = self.steps[-1][0]
         fit_params = routed_params[name]["fit"] if name in routed_params else {}
         if fit_params.get("validation_data") is not None:

@@ -212,7 +212,7 @@ def test_fused_loading_equals_the_steps_one_by_one(mixed_files, n_jobs):
     one_by_one = loaded
     for step in steps[1:3]:
         one_by_one = step.transform(one_by_one)
-    fused = pipe[:3].transform(mixed_files)
+    fused = pipe[:4].transform(mixed_files)  # load, resize, clahe (off), rgb
     assert fused.dtype == np.uint8 and fused.shape == (len(mixed_files), 48, 48, 3)
     np.testing.assert_array_equal(fused, one_by_one)
     # At prediction, SMOTE is skipped and normalize joins the fused steps.
@@ -234,7 +234,7 @@ def test_chunked_prediction_is_bitwise_equal_to_one_pass(fitted, image_set, monk
     np.testing.assert_array_equal(fitted.predict_proba(list(paths)), one_pass)
     assert sizes == [8, 8, 8]
     np.testing.assert_array_equal(fitted.predict(paths), labels)
-    arrays = fitted[:3].transform(paths)  # loaded images are chunked too
+    arrays = fitted[:4].transform(paths)  # loaded images are chunked too
     np.testing.assert_array_equal(fitted.predict_proba(arrays), one_pass)
 
 
