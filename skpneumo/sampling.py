@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 from imblearn.over_sampling import SMOTE
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 # Synthetic images are interpolated this many float32 bytes at a time, so the
@@ -96,8 +97,9 @@ class ImageSMOTE(SMOTE):
         """Indices of each image's ``k_neighbors`` nearest same-class images."""
         # Integer pixels are compared as float32: unsigned differences would wrap.
         data = X_class.astype(np.float32) if X_class.dtype.kind in "ui" else X_class
-        self.nn_k_.fit(data)
-        return self.nn_k_.kneighbors(data, return_distance=False)[:, 1:]
+        # A fitted copy, not nn_k_ itself: a fitted NearestNeighbors keeps its training
+        # images, which would stay in memory (and in saved models) for nothing.
+        return clone(self.nn_k_).fit(data).kneighbors(data, return_distance=False)[:, 1:]
 
     def _check_minority_size(self, y):
         # SMOTE's own error for a tiny minority class is a cryptic NearestNeighbors one.

@@ -295,3 +295,10 @@ def test_uint8_input_is_not_copied_to_float(monkeypatch):
     tracemalloc.stop()
     out_bytes = 120 * X[0].nbytes
     assert peak < out_bytes + X.size * np.dtype(np.float32).itemsize, peak
+
+
+def test_resampling_keeps_no_copy_of_the_images():
+    X, y = _batch(n_major=30, n_minor=10, shape=(16, 16, 3), dtype=np.uint8)
+    smote = ImageSMOTE(random_state=0)
+    smote.fit_resample(X, y)
+    assert len(pickle.dumps(smote)) < X[y == 1].nbytes
