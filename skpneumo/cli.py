@@ -150,12 +150,12 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
         validation = (_preprocess(pipe, paths[val_idx], quiet, desc="loading validation"), labels[val_idx])
         fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
-    X = _preprocess(pipe, paths, quiet)
     total = sum(n_epochs for _, n_epochs, _ in clf._phases())
     progress = _epoch_progress(total, quiet)
     clf.set_params(callbacks=[progress])
     try:
-        pipe.fit(X, labels, **fit_params)
+        # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
+        pipe.fit(paths, labels, **fit_params)
     finally:
         progress.bar.close()
         clf.set_params(callbacks=None)
