@@ -137,7 +137,7 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     """Fit the default pipeline on files, with an optional patient-level validation split.
 
     Returns the fitted pipeline, its callbacks removed so that it pickles cleanly,
-    and the preprocessed validation ``(X_val, y_val)`` (None without ``val_size``).
+    and the validation ``(paths, labels)`` (None without ``val_size``).
     """
     from .pipeline import make_pipeline
 
@@ -147,7 +147,8 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     fit_params, validation = {}, None
     if val_size:
         train_idx, val_idx = _patient_validation_split(groups, labels, val_size, random_state)
-        validation = (_preprocess(pipe, paths[val_idx], quiet, desc="loading validation"), labels[val_idx])
+        # Paths: the pipeline preprocesses validation images as at prediction.
+        validation = (paths[val_idx], labels[val_idx])
         fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
     total = sum(n_epochs for _, n_epochs, _ in clf._phases())
