@@ -15,6 +15,11 @@ from .presets import preset_params
 from .sampling import ImageSMOTE
 
 
+def _is_loaded(X):
+    """Whether ``X`` is one array of images already (nothing for the loader to read)."""
+    return isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"
+
+
 def _skipped(step, fitting):
     """Whether ``step`` does nothing to the images: disabled, or a sampler outside fit."""
     return step is None or step == "passthrough" or (not fitting and hasattr(step, "fit_resample"))
@@ -54,8 +59,8 @@ class PneumoniaPipeline(Pipeline):
       ``batch_size``, so that results are bitwise equal to one pass over all of
       ``X``): memory stays bounded whatever the number of paths.
 
-    ``clf__validation_data`` may hold paths or raw images: its images go through
-    the same steps as at prediction before they reach the classifier.
+    ``clf__validation_data`` holds paths or raw images, like ``X``: its images go
+    through the same steps as at prediction before they reach the classifier.
 
     Attributes
     ----------
@@ -87,7 +92,7 @@ class PneumoniaPipeline(Pipeline):
     def _transform_head(self, X, fitting, with_final=False):
         """Run the fused leading steps on ``X``: the images and the steps still to run."""
         n, fused = self._fused_head(fitting, with_final)
-        if not n or (isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"):
+        if not n or _is_loaded(X):
             # Loaded images pass the loader as they are: nothing to fuse.
             return X, self.steps
         for step in fused:
@@ -110,7 +115,7 @@ class PneumoniaPipeline(Pipeline):
 
     def _fit(self, X, y=None, routed_params=None, raw_params=None):
         n, _ = self._fused_head(fitting=True)
-        if n and self.memory is None and not (isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"):
+        if n and self.memory is None and not _is_loaded(X):
             # The fused steps become one step of a temporary pipeline, under the
             # loader's name: their output is then freed as soon as the next step
             # (SMOTE) has consumed it, instead of living on in this frame.
