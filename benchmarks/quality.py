@@ -72,7 +72,7 @@ def main(argv=None):
     import keras
 
     from skpneumo import evaluate, load_chest_xray
-    from skpneumo.cli import _load_split, _preprocess, fit_model
+    from skpneumo.cli import _load_split, fit_model
 
     params = {"preset": args.preset,
               "weights": None if args.weights.lower() == "none" else args.weights}
@@ -100,13 +100,14 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "keras": keras.__version__, "backend": keras.backend.backend()},
     }
-    report = evaluate(pipe, X_val, y_val)
+    # X_val is preprocessed already: score it with the classifier itself.
+    report = evaluate(clf, X_val, y_val)
     report.save(out / "validation")
     results["validation"] = report.to_dict()
     print("validation (patients never trained on):\n" + report.summary())
     if args.test:
         test = _load_split(args.test, "test")
-        report = evaluate(pipe, _preprocess(pipe, test.paths, quiet=False), test.labels)
+        report = evaluate(pipe, test.paths, test.labels)
         report.save(out / "test")
         results["test"] = report.to_dict()
         print("test:\n" + report.summary())

@@ -31,6 +31,11 @@ _EXPORTS = {
     "make_pipeline": "pipeline",
     "preset_params": "presets",
     "read_image": "loading",
+    "read_dicom": "dicom",
+    "OperatingPoint": "thresholds",
+    "choose_threshold": "thresholds",
+    "set_operating_point": "thresholds",
+    "bootstrap_intervals": "bootstrap",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -325,7 +325,6 @@ class PneumoniaClassifier(KerasClassifier):
              "None or an integer >= 1"),
             ("label_smoothing", is_real(self.label_smoothing, 0, 1), "a float in [0, 1)"),
             ("cache_features", self.cache_features in ("auto", True, False), "'auto', True or False"),
-            ("threshold", is_real(self.threshold, 0, 1, True), "a float in [0, 1]"),
             ("random_state", self.random_state is None or is_int(self.random_state, 0)
              or isinstance(self.random_state, np.random.RandomState),
              "None, an integer >= 0 or a numpy RandomState"),
@@ -338,6 +337,7 @@ class PneumoniaClassifier(KerasClassifier):
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        self._check_threshold()
         if self.cache_features is True and self.augment:
             raise ValueError(
                 "cache_features=True needs augment=False: augmentation changes the images, "
@@ -350,6 +350,11 @@ class PneumoniaClassifier(KerasClassifier):
                 f"fine_tune_layers={self.fine_tune_layers!r})."
             )
         check_weights(self.weights, self.backbone)
+
+    def _check_threshold(self):
+        # Checked again at prediction: the threshold may be set on a fitted model.
+        if not is_real(self.threshold, 0, 1, True):
+            raise ValueError(f"threshold must be a float in [0, 1], got {self.threshold!r}.")
 
     def _phases(self):
         """``(phase, epochs, learning_rate)`` of each training phase that will run."""
@@ -598,9 +603,16 @@ class PneumoniaClassifier(KerasClassifier):
         -------
         labels : ndarray of shape (n,)
             Values from ``classes_``.
+
+        Raises
+        ------
+        ValueError
+            If ``threshold`` (which may be set on the fitted model) is not in [0, 1].
         """
+        self._check_threshold()  # before the network runs
         return self._labels(self.predict_proba(X, **kwargs)[:, 1])
 
     def _labels(self, p_positive):
         """Labels for probabilities of ``classes_[1]``, by ``threshold``."""
+        self._check_threshold()
         return self.classes_[(np.asarray(p_positive) >= self.threshold).astype(int)]

@@ -137,7 +137,7 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     """Fit the default pipeline on files, with an optional patient-level validation split.
 
     Returns the fitted pipeline, its callbacks removed so that it pickles cleanly,
-    and the validation ``(paths, labels)`` (None without ``val_size``).
+    and the preprocessed validation ``(X_val, y_val)`` (None without ``val_size``).
     """
     from .pipeline import make_pipeline
 
@@ -147,7 +147,7 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     fit_params, validation = {}, None
     if val_size:
         train_idx, val_idx = _patient_validation_split(groups, labels, val_size, random_state)
-        # Paths: the pipeline preprocesses validation images as at prediction.
+        # Paths: the pipeline preprocesses validation images once, as at prediction.
         validation = (paths[val_idx], labels[val_idx])
         fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
@@ -160,6 +160,8 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     finally:
         progress.bar.close()
         clf.set_params(callbacks=None)
+    if validation is not None:
+        validation = (pipe._transform_for_final(validation[0]), validation[1])
     return pipe, validation
 
 
@@ -247,14 +249,30 @@ def _classifier_params(args):
 
 
 # ---------------------------------------------------------------- commands
+def _operating_point(args):
+    """set_operating_point keywords for --target-sensitivity/--youden, else None."""
+    if args.target_sensitivity is None and not args.youden:
+        return None
+    if not args.val_size:
+        raise CLIError("--target-sensitivity and --youden choose the threshold on the validation "
+                       "patients: add --val-size")
+    return {"target_sensitivity": args.target_sensitivity}
+
+
 def cmd_fit(args):
+    operating_point = _operating_point(args)
     data = _load_split(args.data_dir, "train")
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
-    pipe, _ = fit_model(
+    pipe, validation = fit_model(
         data.paths, data.labels, data.groups, params=_classifier_params(args),
         val_size=args.val_size, random_state=args.random_state, quiet=args.quiet,
     )
+    if operating_point is not None:
+        from .thresholds import set_operating_point
+
+        point = set_operating_point(pipe.named_steps["clf"], *validation, **operating_point)
+        _say(args, f"operating point on the validation patients: {point}")
     _write_atomically(args.out, lambda tmp: joblib.dump(pipe, tmp))
     _say(args, f"trained in {time.perf_counter() - t0:.0f} s; model saved to {args.out}")
     return 0
@@ -266,7 +284,9 @@ def cmd_evaluate(args):
     model = load_model(args.model)
     data = _load_split(args.data_dir, args.split)
     X = _preprocess(model, data.paths, args.quiet)
-    report = evaluate(model, X, data.labels)
+    report = evaluate(model, X, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
+                      n_bootstrap=args.n_bootstrap, confidence=args.confidence,
+                      random_state=args.random_state)
     try:
         written = report.save(args.report)
     except OSError as exc:
@@ -321,7 +341,8 @@ def cmd_demo(args):
     model_path = out / "model.joblib"
     _write_atomically(model_path, lambda tmp: joblib.dump(pipe, tmp))
     _say(args, f"2/4 ResNet-50 (offline, weights=None, {DEMO_SIZE}px) trained and saved to {model_path}")
-    report = evaluate(pipe, _preprocess(pipe, test.paths, args.quiet), test.labels)
+    report = evaluate(pipe, _preprocess(pipe, test.paths, args.quiet), test.labels, groups=test.groups,
+                      random_state=args.random_state)
     report_dir = out / "report"
     report.save(report_dir)
     _say(args, f"3/4 evaluated on {len(test.paths)} held-out synthetic images:")
@@ -377,6 +398,13 @@ def _fraction(text):
     return value
 
 
+def _sensitivity(text):
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def build_parser():
     """The argument parser of the ``skpneumo`` command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -419,6 +447,11 @@ def build_parser():
     fit.add_argument("--val-size", type=_fraction,
                      help="fraction of patients held out for early stopping on validation AUC")
     fit.add_argument("--random-state", type=int, default=None)
+    point = fit.add_mutually_exclusive_group()
+    point.add_argument("--target-sensitivity", type=_sensitivity, metavar="S",
+                       help="store the highest threshold reaching sensitivity S on the --val-size patients")
+    point.add_argument("--youden", action="store_true",
+                       help="store the threshold maximising Youden's J on the --val-size patients")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",
@@ -428,6 +461,16 @@ def build_parser():
     ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
     ev.add_argument("--split", default="test",
                     help="split to evaluate when DATA_DIR holds several (default: %(default)s)")
+    ev.add_argument("--n-bootstrap", type=_non_negative_int, default=1000, metavar="N",
+                    help="bootstrap resamples for the confidence intervals of ROC AUC, sensitivity "
+                         "and specificity; 0: none (default: %(default)s)")
+    ev.add_argument("--confidence", type=_fraction, default=0.95,
+                    help="coverage of the confidence intervals (default: %(default)s)")
+    ev.add_argument("--bootstrap-by", choices=["patient", "image"], default="patient",
+                    help="resample patients (ids from the file names) or single images "
+                         "(default: %(default)s)")
+    ev.add_argument("--random-state", type=int, default=0,
+                    help="seed of the bootstrap (default: %(default)s)")
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", parents=[common], help="predict images or folders",

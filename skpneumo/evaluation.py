@@ -31,6 +31,8 @@ from sklearn.metrics import (
 )
 from sklearn.utils.validation import column_or_1d
 
+from .bootstrap import bootstrap_intervals, check_bootstrap_params
+
 __all__ = ["EvaluationReport", "evaluate"]
 
 DEFAULT_POS_LABEL = "PNEUMONIA"
@@ -87,6 +89,15 @@ class EvaluationReport:
         The positive and negative classes, as found in ``classes_``.
     notes : tuple of str
         Caveats about undefined metrics; empty in the usual case.
+    confidence_intervals : dict of str to (float, float) or None
+        Percentile bootstrap intervals of ``roc_auc``, ``recall`` and
+        ``specificity`` (None where undefined); empty without bootstrap.
+    confidence : float or None
+        Coverage of the intervals, e.g. 0.95; None without bootstrap.
+    n_bootstrap : int
+        Number of bootstrap resamples; 0 without bootstrap.
+    bootstrap_unit : {"samples", "groups"} or None
+        What the resamples drew: single samples, or whole groups (patients).
     y_true : ndarray of int or None
         True labels as 0/1 (1 = ``pos_label``); None for a loaded report.
     y_score : ndarray of float or None
@@ -107,6 +118,10 @@ class EvaluationReport:
     pos_label: Any
     neg_label: Any
     notes: tuple[str, ...] = ()
+    confidence_intervals: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    confidence: float | None = None
+    n_bootstrap: int = 0
+    bootstrap_unit: str | None = None
     y_true: np.ndarray | None = field(default=None, repr=False, compare=False)
     y_score: np.ndarray | None = field(default=None, repr=False, compare=False)
 
@@ -119,8 +134,9 @@ class EvaluationReport:
         -------
         dict
             Keys: the metric names, ``confusion_matrix``, ``threshold``,
-            ``n_samples``, ``class_counts``, ``pos_label``, ``neg_label`` and
-            ``notes``.
+            ``n_samples``, ``class_counts``, ``pos_label``, ``neg_label``,
+            ``notes``, ``confidence_intervals`` (metric name to ``[low, high]``
+            or None), ``confidence``, ``n_bootstrap`` and ``bootstrap_unit``.
         """
         data: dict[str, Any] = {
             name: _nan_to_none(getattr(self, name)) for name, _ in _METRICS
@@ -133,6 +149,13 @@ class EvaluationReport:
             pos_label=_to_builtin(self.pos_label),
             neg_label=_to_builtin(self.neg_label),
             notes=list(self.notes),
+            confidence_intervals={
+                name: None if bounds is None else list(bounds)
+                for name, bounds in self.confidence_intervals.items()
+            },
+            confidence=self.confidence,
+            n_bootstrap=int(self.n_bootstrap),
+            bootstrap_unit=self.bootstrap_unit,
         )
         return data
 
@@ -176,6 +199,14 @@ class EvaluationReport:
             pos_label=data["pos_label"],
             neg_label=data["neg_label"],
             notes=tuple(data.get("notes", ())),
+            # Reports saved before bootstrap intervals existed lack these keys.
+            confidence_intervals={
+                name: None if bounds is None else (float(bounds[0]), float(bounds[1]))
+                for name, bounds in data.get("confidence_intervals", {}).items()
+            },
+            confidence=data.get("confidence"),
+            n_bootstrap=int(data.get("n_bootstrap", 0)),
+            bootstrap_unit=data.get("bootstrap_unit"),
         )
 
     @classmethod
@@ -210,9 +241,11 @@ class EvaluationReport:
         ]
         width = max(len(label) for _, label in _METRICS)
         lines += [
-            f"  {label:<{width}}  {_format_metric(getattr(self, name))}"
+            f"  {label:<{width}}  {_format_metric(getattr(self, name))}{self._interval_text(name, '  ')}"
             for name, label in _METRICS
         ]
+        if self.n_bootstrap:
+            lines.append(self._interval_method())
         counts = ", ".join(f"{k}: {v}" for k, v in self.class_counts.items())
         lines.append(f"Class counts: {counts}")
         lines.append("Confusion matrix (rows: true class, columns: predicted class):")
@@ -235,6 +268,20 @@ class EvaluationReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _interval_text(self, name, prefix):
+        if name not in self.confidence_intervals:
+            return ""
+        bounds = self.confidence_intervals[name]
+        text = "n/a" if bounds is None else f"{bounds[0]:.4f} to {bounds[1]:.4f}"
+        return f"{prefix}[{self.confidence * 100:g}% CI {text}]"
+
+    def _interval_method(self):
+        unit = "patients (groups)" if self.bootstrap_unit == "groups" else "samples"
+        return (
+            f"Confidence intervals: {self.confidence * 100:g}%, percentile bootstrap over "
+            f"{self.n_bootstrap} resamples of {unit}."
+        )
 
     def save(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write the report and its figures to ``folder``.
@@ -287,12 +334,14 @@ class EvaluationReport:
             f"- Samples: {self.n_samples} ({counts})",
             f"- Positive class: `{pos}`",
             f"- Decision threshold: predicted `{pos}` when P({pos}) >= {self.threshold:.4g}",
+            *([f"- {self._interval_method()}"] if self.n_bootstrap else []),
             "",
             "## Metrics",
             "",
             "| Metric | Value |",
             "|---|---:|",
-            *(f"| {label} | {_format_metric(getattr(self, name))} |" for name, label in _METRICS),
+            *(f"| {label} | {_format_metric(getattr(self, name))}{self._interval_text(name, ' ')} |"
+              for name, label in _METRICS),
             "",
             "## Confusion matrix",
             "",
@@ -373,7 +422,8 @@ class EvaluationReport:
         return fig
 
 
-def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationReport:
+def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups=None, n_bootstrap=1000,
+             confidence=0.95, random_state=None) -> EvaluationReport:
     """Evaluate a fitted binary classifier on ``X``, ``y``.
 
     Parameters
@@ -394,6 +444,17 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationRe
     pos_label : label, default=None
         The positive class. None picks ``"PNEUMONIA"`` if it is a class, else
         ``1`` if it is a class, else ``classes_[1]``.
+    groups : array-like of shape (n_samples,), default=None
+        Patient (group) of each sample: the bootstrap then resamples patients,
+        the honest choice when a patient has several images. None resamples
+        samples.
+    n_bootstrap : int, default=1000
+        Bootstrap resamples for the confidence intervals of ROC AUC,
+        sensitivity and specificity; 0 computes no intervals.
+    confidence : float in (0, 1), default=0.95
+        Coverage of the percentile intervals.
+    random_state : int, RandomState or None, default=None
+        Seed of the bootstrap; an int makes the intervals repeatable.
 
     Returns
     -------
@@ -403,10 +464,11 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationRe
     Raises
     ------
     ValueError
-        If the lengths of ``X`` and ``y`` differ, ``classes_`` does not hold
-        two classes, ``pos_label`` or a label of ``y`` is not in
-        ``classes_``, the threshold is not in [0, 1], or ``predict_proba``
-        does not return probabilities of shape (n_samples, 2).
+        If the lengths of ``X``, ``y`` (and ``groups``) differ, ``classes_``
+        does not hold two classes, ``pos_label`` or a label of ``y`` is not in
+        ``classes_``, the threshold is not in [0, 1], a bootstrap parameter is
+        invalid, or ``predict_proba`` does not return probabilities of shape
+        (n_samples, 2).
     TypeError
         If ``estimator`` is not a fitted probabilistic classifier or ``X``
         has no length.
@@ -441,6 +503,11 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationRe
         )
     if n_samples == 0:
         raise ValueError("Cannot evaluate on zero samples.")
+    check_bootstrap_params(n_bootstrap, confidence, minimum=0)
+    if groups is not None:
+        groups = column_or_1d(groups)
+        if len(groups) != n_samples:
+            raise ValueError(f"groups holds {len(groups)} values for {n_samples} samples.")
 
     pos_index = _positive_index(classes, pos_label)
     pos, neg = _to_builtin(classes[pos_index]), _to_builtin(classes[1 - pos_index])
@@ -490,6 +557,10 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationRe
         notes.append(f"No {pos!r} samples: recall (sensitivity) is undefined, reported as 0.")
     if not n_neg:
         notes.append(f"No {neg!r} samples: specificity is undefined, reported as 0.")
+    intervals = {}
+    if n_bootstrap:
+        intervals = bootstrap_intervals(y_true, y_score, threshold, groups=groups, n_bootstrap=n_bootstrap,
+                                        confidence=confidence, random_state=random_state)
 
     return EvaluationReport(
         accuracy=float(accuracy_score(y_true, y_pred)),
@@ -506,6 +577,10 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None) -> EvaluationRe
         pos_label=pos,
         neg_label=neg,
         notes=tuple(notes),
+        confidence_intervals=intervals,
+        confidence=confidence if n_bootstrap else None,
+        n_bootstrap=n_bootstrap,
+        bootstrap_unit=("samples" if groups is None else "groups") if n_bootstrap else None,
         y_true=y_true,
         y_score=y_score,
     )

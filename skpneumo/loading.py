@@ -10,7 +10,8 @@ from joblib import effective_n_jobs
 from ._images import StatelessTransformer, as_image_list, check_image, is_path
 from ._validation import check_hw, is_int
 
-IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff")
+DICOM_EXTENSIONS = (".dcm", ".dicom")
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", *DICOM_EXTENSIONS)
 
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): they
 # hold the image size and the number of colour components.
@@ -34,14 +35,27 @@ class ImageReadError(ValueError):
     """An image file is missing, empty, corrupt or not an image."""
 
 
+def is_dicom_path(path):
+    """True when the file name ends in ``.dcm`` or ``.dicom``, in any case."""
+    return os.fspath(path).lower().endswith(DICOM_EXTENSIONS)
+
+
 def check_image_file(path):
-    """Raise :class:`ImageReadError` unless ``path`` is an existing, non-empty file."""
+    """Raise :class:`ImageReadError` unless ``path`` is an existing, non-empty file.
+
+    A DICOM file's header is checked too (pixel data present, a supported photometric
+    interpretation, a decoder installed), without decoding its pixels.
+    """
     if not os.path.exists(path):
         raise ImageReadError(f"Image file not found: '{path}'.")
     if os.path.isdir(path):
         raise ImageReadError(f"Expected an image file, got a directory: '{path}'.")
     if os.path.getsize(path) == 0:
         raise ImageReadError(f"Image file is empty (0 bytes): '{path}'.")
+    if is_dicom_path(path):
+        from .dicom import check_dicom_file  # imported on use: dicom.py imports this module
+
+        check_dicom_file(path)
 
 
 def _jpeg_frame(data):
@@ -82,7 +96,9 @@ def read_image(path, reduce_to=None):
     Parameters
     ----------
     path : str or path-like
-        JPEG, PNG (8 or 16 bit), BMP or TIFF file.
+        JPEG, PNG (8 or 16 bit), BMP or TIFF file, or a DICOM file (``.dcm``,
+        ``.dicom``, or any name when OpenCV cannot decode it and it has the DICOM
+        preamble), read by :func:`skpneumo.dicom.read_dicom`.
     reduce_to : (int, int) or None, default=None
         ``(height, width)`` the image will be resized to afterwards. A JPEG at least
         twice as large is decoded at 1/2, 1/4 or 1/8 scale (the largest that keeps
@@ -102,9 +118,17 @@ def read_image(path, reduce_to=None):
     """
     path = os.fspath(path)
     check_image_file(path)
-    # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, _decode_flag(data, reduce_to))
+    dicom = is_dicom_path(path)
+    if not dicom:
+        # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, _decode_flag(data, reduce_to))
+        # Archives often store DICOM files without an extension: look for the 'DICM' prefix.
+        dicom = image is None and data[128:132].tobytes() == b"DICM"
+    if dicom:
+        from .dicom import read_dicom
+
+        return read_dicom(path)
     if image is None:
         raise ImageReadError(
             f"Cannot decode '{path}': the file is corrupt or not a supported image "

@@ -50,6 +50,10 @@ def test_integer_labels_and_threshold(tiny_arrays):
     assert (clf.predict(X) == 1).all()
     clf.set_params(threshold=1.0)
     np.testing.assert_array_equal(clf.predict(X), (p >= 1.0).astype(int))
+    for bad in (1.5, -0.1, np.nan, "0.5", None):
+        clf.set_params(threshold=bad)
+        with pytest.raises(ValueError, match=r"threshold must be a float in \[0, 1\]"):
+            clf.predict(X)
 
 
 def test_seeded_fits_repeat_and_unseeded_fits_still_work(tiny_arrays):

@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 
+import joblib
 import pytest
 
 from skpneumo import cli
-from skpneumo.datasets import make_synthetic_xrays
+from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
+from skpneumo.thresholds import choose_threshold
 
 FAST_FIT = ["--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--weights", "none",
             "--batch-size", "8", "--random-state", "0", "--quiet"]
@@ -24,7 +26,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_file(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli_model") / "model.joblib"
-    assert cli.main(["fit", str(data_dir), "--out", str(out), "--val-size", "0.3", *FAST_FIT]) == 0
+    assert cli.main(["fit", str(data_dir), "--out", str(out), "--val-size", "0.3", "--youden", *FAST_FIT]) == 0
     return out
 
 
@@ -38,6 +40,14 @@ def test_fit_writes_only_the_model(model_file):
     assert [p.name for p in model_file.parent.iterdir()] == ["model.joblib"]
 
 
+def test_fit_stores_the_youden_threshold_of_the_validation_patients(model_file, data_dir):
+    train = load_chest_xray(data_dir, split="train")
+    _, val = cli._patient_validation_split(train.groups, train.labels, 0.3, 0)
+    model = joblib.load(model_file)
+    expected = choose_threshold(train.labels[val], model.predict_proba(train.paths[val])[:, 1])
+    assert model.named_steps["clf"].threshold == pytest.approx(expected.threshold, abs=1e-6)
+
+
 def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     report = tmp_path / "report"
     assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(report), "--quiet"]) == 0
@@ -45,7 +55,22 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
         "report.json", "report.md", "roc_curve.png", "confusion_matrix.png"}
     data = json.loads((report / "report.json").read_text())
     assert data["n_samples"] == 24
-    assert "ROC AUC" in capsys.readouterr().out
+    assert data["threshold"] == joblib.load(model_file).named_steps["clf"].threshold
+    assert (data["n_bootstrap"], data["confidence"], data["bootstrap_unit"]) == (1000, 0.95, "groups")
+    assert set(data["confidence_intervals"]) == {"roc_auc", "recall", "specificity"}
+    out = capsys.readouterr().out
+    assert "ROC AUC" in out and "95% CI" in out
+
+
+def test_evaluate_bootstrap_options(model_file, data_dir, tmp_path):
+    for argv, unit, n in [(["--bootstrap-by", "image", "--confidence", "0.9"], "samples", 1000),
+                          (["--n-bootstrap", "0"], None, 0)]:
+        report = tmp_path / f"report{n}"
+        assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(report), "--quiet",
+                         *argv]) == 0
+        data = json.loads((report / "report.json").read_text())
+        assert (data["n_bootstrap"], data["bootstrap_unit"]) == (n, unit)
+    assert data["confidence_intervals"] == {}
 
 
 def test_predict_csv_reports_bad_files_and_predicts_the_rest(model_file, data_dir, tmp_path, capsys):
@@ -73,6 +98,9 @@ def test_predict_json_to_file(model_file, data_dir, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["fit", "/no/such/folder", "--out", "m.joblib", "--quiet"], "does not exist"),
     (["evaluate", "/no/model.joblib", ".", "--report", "r", "--quiet"], "model file not found"),
+    # Checked before the (missing) data folder is even looked at.
+    (["fit", "/no/such/folder", "--out", "m.joblib", "--youden"], "add --val-size"),
+    (["fit", "/no/such/folder", "--out", "m.joblib", "--target-sensitivity", "0.9"], "add --val-size"),
 ])
 def test_failures_exit_1_with_one_line(argv, message, capsys):
     assert cli.main(argv) == 1
@@ -94,9 +122,17 @@ def test_unwritable_output_leaves_nothing(data_dir, tmp_path, capsys):
     assert not out.parent.exists()
 
 
-def test_usage_error_exits_2():
+@pytest.mark.parametrize("argv", [
+    ["fit"],
+    ["fit", "d", "--out", "m", "--val-size", "0.2", "--target-sensitivity", "1.5"],
+    ["fit", "d", "--out", "m", "--val-size", "0.2", "--target-sensitivity", "0"],
+    ["fit", "d", "--out", "m", "--val-size", "0.2", "--target-sensitivity", "0.9", "--youden"],
+    ["evaluate", "m", "d", "--report", "r", "--confidence", "1"],
+    ["evaluate", "m", "d", "--report", "r", "--n-bootstrap", "-5"],
+])
+def test_usage_error_exits_2(argv):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["fit"])
+        cli.main(argv)
     assert exc.value.code == 2
 
 
@@ -133,6 +169,7 @@ def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
     assert cli.main(argv) == 0
     pipe = cli.load_model(out)
     clf = pipe.named_steps["clf"]
-    assert clf.backbone == "smallcnn" and clf.class_weight == "balanced"
+    assert clf.backbone == "smallcnn" and clf.class_weight is None
+    assert pipe.named_steps["smote"] != "passthrough"
     assert pipe.named_steps["resize"].size == 32 and clf.fine_tune_epochs == 1
     assert clf.history_["phase"] == [2]

@@ -1,4 +1,5 @@
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone, is_classifier
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import (
     FixedThresholdClassifier, GridSearchCV, GroupKFold, StratifiedKFold,
@@ -17,6 +19,8 @@ from sklearn.model_selection import (
 )
 
 from skpneumo import ImageLoader, ImageReadError, ImageSMOTE, PneumoniaClassifier, make_pipeline
+from skpneumo.evaluation import evaluate
+from skpneumo.thresholds import set_operating_point
 
 
 
@@ -105,11 +109,49 @@ def test_threshold_and_calibration_wrappers(image_set):
     tuned = TunedThresholdClassifierCV(fast_pipeline(), cv=2, scoring="balanced_accuracy",
                                        random_state=0).fit(paths, y)
     assert 0 <= tuned.best_threshold_ <= 1
+    # The tuned threshold is the pipeline's own threshold parameter, applied to P(1).
+    deployed = tuned.estimator_.set_params(clf__threshold=tuned.best_threshold_)
+    np.testing.assert_array_equal(tuned.predict(paths), deployed.predict(paths))
     fixed = FixedThresholdClassifier(fast_pipeline(), threshold=0.3).fit(paths, y)
     assert set(fixed.predict(paths)) <= {0, 1}
     calibrated = CalibratedClassifierCV(fast_pipeline(), cv=2, method="sigmoid").fit(paths, y)
     proba = calibrated.predict_proba(paths)
     assert proba.shape == (len(paths), 2) and np.isfinite(proba).all()
+
+
+def test_fitted_pipeline_in_threshold_and_calibration_wrappers(fitted, image_set):
+    paths, labels, _ = image_set
+    raw = fitted.predict_proba(paths)[:, 1]
+    fixed = FixedThresholdClassifier(FrozenEstimator(fitted), threshold=0.3, pos_label="PNEUMONIA")
+    fixed.fit(paths, labels)
+    expected = np.where(raw >= 0.3, "PNEUMONIA", "NORMAL")
+    np.testing.assert_array_equal(fixed.predict(paths), expected)
+    assert evaluate(fixed, paths, labels, n_bootstrap=0).threshold == 0.3
+
+    tuned = TunedThresholdClassifierCV(FrozenEstimator(fitted), scoring="balanced_accuracy", cv=2,
+                                       random_state=0).fit(paths, labels)
+    np.testing.assert_array_equal(tuned.predict(paths),
+                                  np.where(raw >= tuned.best_threshold_, "PNEUMONIA", "NORMAL"))
+
+    for method in ("sigmoid", "isotonic"):
+        calibrated = CalibratedClassifierCV(FrozenEstimator(fitted), method=method).fit(paths, labels)
+        proba = calibrated.predict_proba(paths)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        # Calibration maps P(PNEUMONIA) through a non-decreasing function.
+        assert np.all(np.diff(proba[np.argsort(raw), 1]) >= -1e-12)
+        report = evaluate(calibrated, paths, labels, threshold=0.5, groups=image_set[2], random_state=0)
+        assert report.confidence_intervals["roc_auc"] is not None
+
+
+def test_operating_point_stored_in_the_pipeline(fitted, image_set):
+    paths, labels, _ = image_set
+    pipe = pickle.loads(pickle.dumps(fitted))  # leave the shared fixture's threshold alone
+    point = set_operating_point(pipe, paths, labels, target_sensitivity=0.75)
+    assert pipe.get_params()["clf__threshold"] == point.threshold != fitted.get_params()["clf__threshold"]
+    predicted = pipe.predict(paths)
+    assert np.mean(predicted[labels == "PNEUMONIA"] == "PNEUMONIA") == point.sensitivity >= 0.75
+    assert np.mean(predicted[labels == "NORMAL"] == "NORMAL") == point.specificity
+    assert evaluate(pipe, paths, labels, n_bootstrap=0).recall == point.sensitivity
 
 
 def test_joblib_round_trip_in_a_fresh_process(fitted, image_set, tmp_path):
