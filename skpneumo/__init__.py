@@ -36,6 +36,12 @@ _EXPORTS = {
     "choose_threshold": "thresholds",
     "set_operating_point": "thresholds",
     "bootstrap_intervals": "bootstrap",
+    "tta_transform": "tta",
+    # explain() itself is imported from skpneumo.explain: re-exported here, its name
+    # would be shadowed by the submodule once anything imports that.
+    "grad_cam": "explain",
+    "overlay": "explain",
+    "overlay_names": "explain",
 }
 
 __all__ = sorted(_EXPORTS)

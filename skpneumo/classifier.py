@@ -23,6 +23,7 @@ from .model import (
     check_weights,
     set_trainable_layers,
 )
+from .tta import resolve_tta, tta_transform
 
 _MIN_IMAGE_SIDE = 32
 
@@ -166,6 +167,13 @@ class PneumoniaClassifier(KerasClassifier):
         requires ``augment=False``.
     threshold : float, default=0.5
         Decision threshold on the pneumonia probability used by ``predict``.
+    tta : None, "default" or sequence of str, default=None
+        Test-time augmentation: ``predict_proba`` (and so ``predict``) returns the
+        mean probability over deterministic transforms of each image, named from
+        :data:`skpneumo.tta.TTA_TRANSFORMS` (small shifts, zooms, rotations, and a
+        left-right ``"flip"``); ``"default"`` is :data:`skpneumo.tta.DEFAULT_TTA`
+        (identity, zoom in and out, rotations of 5 degrees). Costs one prediction
+        pass per transform; only affects prediction.
     random_state : int, RandomState or None, default=None
         Seed for weight initialisation, augmentation, dropout, shuffling and the
         validation split. An int makes a CPU fit repeatable.
@@ -231,6 +239,7 @@ class PneumoniaClassifier(KerasClassifier):
         label_smoothing=0.0,
         cache_features="auto",
         threshold=0.5,
+        tta=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -257,6 +266,7 @@ class PneumoniaClassifier(KerasClassifier):
         self.label_smoothing = label_smoothing
         self.cache_features = cache_features
         self.threshold = threshold
+        self.tta = tta
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -349,6 +359,7 @@ class PneumoniaClassifier(KerasClassifier):
                 f"(fine_tune_epochs={self.fine_tune_epochs}, "
                 f"fine_tune_layers={self.fine_tune_layers!r})."
             )
+        resolve_tta(self.tta)
         check_weights(self.weights, self.backbone)
 
     def _check_threshold(self):
@@ -581,12 +592,17 @@ class PneumoniaClassifier(KerasClassifier):
         Returns
         -------
         proba : ndarray of shape (n, 2)
-            Columns follow ``classes_``; rows sum to 1.
+            Columns follow ``classes_``; rows sum to 1. With ``tta``, the mean over
+            the transformed batches.
         """
         self._check_images(X)
+        views = resolve_tta(self.tta) or ("identity",)
         # The raw sigmoid output, not scikeras' decoder, which squeezes a single
         # image's (1, 1) output to the wrong shape.
-        p = self._predict_raw(X, **kwargs).reshape(-1).astype(np.float64)
+        p = np.mean([
+            self._predict_raw(tta_transform(X, view), **kwargs).reshape(-1).astype(np.float64)
+            for view in views
+        ], axis=0)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X, **kwargs):

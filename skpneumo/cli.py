@@ -1,4 +1,4 @@
-"""The ``skpneumo`` command line: demo, fit, evaluate and predict."""
+"""The ``skpneumo`` command line: demo, fit, evaluate, predict and explain."""
 
 import argparse
 import csv
@@ -17,6 +17,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
+
+# Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
+# at its full size, often 2000x2000.
+EXPLAIN_CHUNK = 32
 
 
 class CLIError(Exception):
@@ -165,23 +169,31 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     return pipe, validation
 
 
-def _predict_chunk(model, paths):
-    """Probabilities of ``classes_[1]`` for the readable paths, and an error (or None) per path."""
+def _per_file(func, paths):
+    """``func(paths)``, or when that fails on a file, ``func`` on each file alone.
+
+    Returns the results for the readable paths, as ``func`` returns them for the whole
+    list or as a list of one-file results, and an error message (or None) per path.
+    """
     from .loading import ImageReadError
 
     try:
-        return model.predict_proba(paths)[:, 1], [None] * len(paths)
+        return func(paths), [None] * len(paths)
     except (ImageReadError, ValueError):
-        # Find the unreadable files one by one; the rest are still predicted.
-        preprocess, errors = _preprocessing(model), []
+        # Find the unreadable files one by one; the rest still go through.
+        results, errors = [], []
         for path in paths:
             try:
-                preprocess.transform([path])
+                results.append(func([path])[0])
                 errors.append(None)
             except (ImageReadError, ValueError) as exc:
                 errors.append(str(exc))
-        readable = [path for path, error in zip(paths, errors) if error is None]
-        return (model.predict_proba(readable)[:, 1] if readable else []), errors
+        return results, errors
+
+
+def _predict_chunk(model, paths):
+    """Probabilities of ``classes_[1]`` for the readable paths, and an error (or None) per path."""
+    return _per_file(lambda chunk: model.predict_proba(chunk)[:, 1], paths)
 
 
 def predict_paths(model, paths, quiet):
@@ -319,6 +331,43 @@ def cmd_predict(args):
     return 1 if all(row["error"] for row in rows) else 0
 
 
+def cmd_explain(args):
+    from .explain import explain, overlay_names
+
+    model = load_model(args.model)
+    paths = _expand_paths(args.paths)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out must be a folder, but '{out}' is a file")
+    names = dict(zip(paths, overlay_names(paths)))
+    clf = model.steps[-1][1]
+
+    def explain_chunk(chunk):
+        _, proba = explain(model, chunk, out=out, names=[names[p] for p in chunk],
+                           alpha=args.alpha, return_proba=True)
+        return proba
+
+    rows = []
+    with _progress(total=len(paths), quiet=args.quiet, desc="explaining", unit="img") as bar:
+        for chunk in _chunks(paths, EXPLAIN_CHUNK):
+            proba, errors = _per_file(explain_chunk, chunk)
+            proba = iter(proba)
+            for path, error in zip(chunk, errors):
+                if error:
+                    print(f"skpneumo: cannot read {path}: {error}", file=sys.stderr)
+                    rows.append([path, "", "", "", error])
+                    continue
+                p = float(next(proba))
+                label = clf._labels(p)
+                rows.append([path, p, label.item() if hasattr(label, "item") else label,
+                             str(out / names[path]), ""])
+            bar.update(len(chunk))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["path", "probability", "label", "overlay", "error"])
+    writer.writerows(rows)
+    return 1 if all(row[-1] for row in rows) else 0
+
+
 def cmd_demo(args):
     from .datasets import load_chest_xray, make_synthetic_xrays
     from .evaluation import evaluate
@@ -394,6 +443,13 @@ def _non_negative_int(text):
 def _fraction(text):
     value = float(text)
     if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _unit_interval(text):
+    value = float(text)
+    if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
@@ -480,6 +536,17 @@ def build_parser():
     pr.add_argument("--format", choices=["csv", "json"], default="csv")
     pr.add_argument("--output", help="write results to this file instead of stdout")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("explain", parents=[common], help="Grad-CAM heatmaps over images",
+                        description="Write a Grad-CAM overlay PNG per image (where the model found "
+                                    "pneumonia evidence) to --out; print path, probability, label "
+                                    "and overlay file as CSV.")
+    ex.add_argument("model", metavar="MODEL")
+    ex.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
+    ex.add_argument("--out", required=True, metavar="DIR", help="folder for the overlays (created if needed)")
+    ex.add_argument("--alpha", type=_unit_interval, default=0.5,
+                    help="opacity of the colour map at the hottest point (default: %(default)s)")
+    ex.set_defaults(func=cmd_explain)
     return parser
 
 

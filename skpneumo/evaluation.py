@@ -672,14 +672,19 @@ def _figure_to_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _folder_error(folder, exc):
-    message = f"Cannot write the evaluation report to folder '{folder}': {exc.strerror or exc}"
+def _folder_error(folder, exc, what):
+    message = f"Cannot write {what} to folder '{folder}': {exc.strerror or exc}"
     # OSError(errno, message) keeps the specific subclass (PermissionError, ...).
     return OSError(exc.errno, message) if exc.errno else OSError(message)
 
 
-def _write_files_atomically(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
-    """Write every file to a temporary name in ``folder``, then rename them."""
+def _write_files_atomically(
+    folder: Path, files: dict[str, bytes], what: str = "the evaluation report"
+) -> dict[str, Path]:
+    """Write every file to a temporary name in ``folder``, then rename them.
+
+    ``what`` names the files in the error message.
+    """
     created = []
     parent = folder
     while not parent.exists() and parent != parent.parent:
@@ -710,6 +715,6 @@ def _write_files_atomically(folder: Path, files: dict[str, bytes]) -> dict[str, 
             except OSError:
                 pass
         if isinstance(exc, OSError):
-            raise _folder_error(folder, exc) from exc
+            raise _folder_error(folder, exc, what) from exc
         raise
     return written

@@ -173,3 +173,26 @@ def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
     assert pipe.named_steps["smote"] != "passthrough"
     assert pipe.named_steps["resize"].size == 32 and clf.fine_tune_epochs == 1
     assert clf.history_["phase"] == [2]
+
+
+def test_explain_writes_overlays_and_reports_bad_files(model_file, data_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    folder = data_dir / "test" / "PNEUMONIA"
+    out = tmp_path / "gradcam"
+    assert cli.main(["explain", str(model_file), str(folder), str(bad), "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    images = sorted(folder.iterdir())
+    assert [r["path"] for r in rows] == [str(p) for p in images] + [str(bad)]
+    assert "bad.png" in captured.err and rows[-1]["error"] and not rows[-1]["overlay"]
+    good = rows[:-1]
+    assert all(0 <= float(r["probability"]) <= 1 and not r["error"] for r in good)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{p.stem}_gradcam.png" for p in images)
+    assert all(os.path.isfile(r["overlay"]) for r in good)
+
+
+def test_explain_refuses_a_file_as_output_folder(model_file, data_dir, tmp_path, capsys):
+    image = next((data_dir / "test" / "NORMAL").iterdir())
+    assert cli.main(["explain", str(model_file), str(image), "--out", str(image), "--quiet"]) == 1
+    assert "must be a folder" in last_stderr_line(capsys)
