@@ -37,7 +37,7 @@ def main(argv=None):
     data = load_chest_xray(args.train)
     paths, _, labels, _ = train_test_split(data.paths, data.labels, train_size=args.images,
                                            stratify=data.labels, random_state=0)
-    X = make_pipeline(size=args.size)[:5].transform(paths)
+    X = make_pipeline(size=args.size)[:-1].transform(paths)  # every step but clf (SMOTE skipped)
     params = dict(backbone=args.backbone, weights=None, augment=False, epochs=args.epochs,
                   fine_tune_epochs=0, random_state=0)
     results = {}

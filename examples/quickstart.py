@@ -50,19 +50,6 @@ def patient_split(labels, groups, n_splits, random_state):
     return keep, held
 
 
-def preprocess(pipe, paths, chunk=256):
-    """Decode, resize and normalize images chunk by chunk (as the CLI does).
-
-    The loader decodes every image of a batch at full resolution before the resizer
-    shrinks it; on original-size radiographs that is several GB for the whole
-    training set, so large sets are better preprocessed in chunks. The result is
-    what pipe[:5] produces; the fitted pipeline still accepts file paths.
-    """
-    prep = pipe[:5]  # load -> resize -> clahe -> rgb -> normalize: stateless, no fit needed
-    return np.concatenate([prep.transform(paths[i:i + chunk])
-                           for i in range(0, len(paths), chunk)])
-
-
 def synthetic_run(args):
     """Synthetic data, ResNet-50 from scratch: every layer must train."""
     n_train, n_test, epochs = (16, 10, 2) if args.tiny else (40, 20, 6)
@@ -114,8 +101,8 @@ def real_run(args):
         params["fine_tune_epochs"] = args.fine_tune_epochs
     pipe = make_pipeline(**params)
     try:
-        # fit() checks the weights before loading any image, but we preprocess the
-        # images ourselves first, so check now rather than after minutes of decoding.
+        # fit() checks the weights too, before loading any image; checking here
+        # turns a missing file into a one-line message.
         check_weights(params["weights"])
     except (WeightsUnavailableError, FileNotFoundError) as exc:
         # Offline without cached ImageNet weights: the message says which file to
@@ -123,13 +110,11 @@ def real_run(args):
         sys.exit(f"error: {exc}")
 
     # Early stopping on validation ROC AUC, with about 10% of the training patients
-    # held out. Validation data must be preprocessed arrays, not paths.
+    # held out. The pipeline preprocesses the validation images as at prediction.
     keep, val = patient_split(labels, groups, 10, args.random_state)
     print(f"validation: {len(val)} images of {len(set(groups[val]))} patients")
-    X_val = preprocess(pipe, paths[val])
-    X_train = preprocess(pipe, paths[keep])
-    fit_params = {"clf__validation_data": (X_val, labels[val])}
-    return fit_and_evaluate(pipe, X_train, labels[keep], test_paths, test_labels, args,
+    fit_params = {"clf__validation_data": (paths[val], labels[val])}
+    return fit_and_evaluate(pipe, paths[keep], labels[keep], test_paths, test_labels, args,
                             fit_params)
 
 
@@ -137,8 +122,6 @@ def fit_and_evaluate(pipe, X_train, y_train, X_test, y_test, args, fit_params):
     labels, counts = np.unique(y_train, return_counts=True)
     print("training on " + ", ".join(f"{c} {label}" for label, c in zip(labels, counts)))
     t0 = time.perf_counter()
-    # X_train: file paths (synthetic run) or preprocessed arrays (real run); the
-    # pipeline takes both.
     pipe.fit(X_train, y_train, **fit_params)
     clf = pipe.named_steps["clf"]
     phases = clf.history_["phase"]

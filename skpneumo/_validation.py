@@ -15,3 +15,18 @@ def is_real(value, low, high, high_inclusive=False):
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
         return False
     return low <= value <= high if high_inclusive else low <= value < high
+
+
+def check_hw(size, name):
+    """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``."""
+    hw = (size, size) if is_int(size, -np.inf) else size
+    if not isinstance(hw, (tuple, list)) or len(hw) != 2 or not all(is_int(s, 1) for s in hw):
+        raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
+    return int(hw[0]), int(hw[1])
+
+
+def all_finite(X):
+    """Whether a float array holds no NaN or infinity, without a boolean copy of it."""
+    # A float64 sum is finite exactly when every value is, unless huge values
+    # overflow it: only then is the element-wise check needed.
+    return bool(np.isfinite(X.sum(dtype=np.float64))) or bool(np.all(np.isfinite(X)))

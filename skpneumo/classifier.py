@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
 
 from ._hardware import check_distribution, distribution_scope, precision_scope
-from ._validation import is_int, is_real
+from ._validation import all_finite, is_int, is_real
 from .model import (
     BACKBONES,
     build_augmentation,
@@ -62,6 +62,32 @@ def check_binary_labels(y, n_samples):
             f"found {len(classes)}: {found}."
         )
     return y
+
+
+class _ArrayBatches(keras.utils.PyDataset):
+    """Shuffled training batches read straight from the arrays, one at a time.
+
+    Given arrays, ``keras.Model.fit`` first copies all of ``X`` into one backend
+    tensor: a second copy of the whole training set. This hands Keras one batch
+    at a time instead, in a new order every epoch, drawn from ``rng``.
+    """
+
+    def __init__(self, X, y, sample_weight, batch_size, rng):
+        super().__init__()
+        self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        self.batch_size = batch_size
+        self.rng = rng
+        self.order = self.rng.permutation(len(X))
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return tuple(array[rows] for array in self.arrays)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.order))
 
 
 class PneumoniaClassifier(KerasClassifier):
@@ -389,7 +415,7 @@ class PneumoniaClassifier(KerasClassifier):
         if len(X) == 0:
             raise ValueError(f"{where} holds no images.")
         if not np.issubdtype(X.dtype, np.number) or (
-            X.dtype.kind == "f" and not np.all(np.isfinite(X))
+            X.dtype.kind == "f" and not all_finite(X)
         ):
             raise ValueError(f"{where} contains NaN, infinite or non-numeric values.")
 
@@ -524,6 +550,7 @@ class PneumoniaClassifier(KerasClassifier):
         X, y, sample_weight = self._split_evenly(X, y, sample_weight)
         if validation is not None:
             validation = self._split_evenly(*validation)[:2]
+        rng = np.random.default_rng(self._seed())
         history = defaultdict(list)
         done = 0
         for phase, n_epochs, lr in self._phases():
@@ -542,9 +569,9 @@ class PneumoniaClassifier(KerasClassifier):
                     restore_best_weights=True,
                 ))
             hist = model.fit(
-                X_fit, y, sample_weight=sample_weight, batch_size=self.batch_size,
+                _ArrayBatches(X_fit, y, sample_weight, self.batch_size, rng),
                 epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
-                shuffle=True, verbose=self.verbose, callbacks=callbacks,
+                verbose=self.verbose, callbacks=callbacks,
             )
             n_run = len(hist.history.get("loss", []))
             for key, values in hist.history.items():

@@ -18,8 +18,8 @@ import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-PREDICT_CHUNK = 256
-# Smaller: Grad-CAM keeps a heatmap per image at its full size, often 2000x2000.
+# Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
+# at its full size, often 2000x2000.
 EXPLAIN_CHUNK = 32
 
 
@@ -49,7 +49,7 @@ def _epoch_progress(total, quiet):
     return EpochProgress()
 
 
-def _chunks(items, size=PREDICT_CHUNK):
+def _chunks(items, size):
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -61,14 +61,17 @@ def _preprocessing(model):
 
 
 def _preprocess(pipe, paths, quiet, desc="loading"):
-    """Run the preprocessing steps in chunks, with a progress bar."""
+    """Run the preprocessing steps in chunks, with a progress bar, into one array."""
     preprocess = _preprocessing(pipe)
-    batches = []
+    images = None
     with _progress(total=len(paths), quiet=quiet, desc=desc, unit="img") as bar:
-        for chunk in _chunks(paths):
-            batches.append(preprocess.transform(chunk))
-            bar.update(len(chunk))
-    return np.concatenate(batches)
+        for start in range(0, len(paths), pipe.chunk_size):
+            batch = preprocess.transform(paths[start:start + pipe.chunk_size])
+            if images is None:
+                images = np.empty((len(paths), *batch.shape[1:]), dtype=batch.dtype)
+            images[start:start + len(batch)] = batch
+            bar.update(len(batch))
+    return images
 
 
 def _write_atomically(path, write):
@@ -148,7 +151,8 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     fit_params, validation = {}, None
     if val_size:
         train_idx, val_idx = _patient_validation_split(groups, labels, val_size, random_state)
-        validation = (_preprocess(pipe, paths[val_idx], quiet, desc="loading validation"), labels[val_idx])
+        # Paths: the pipeline preprocesses validation images once, as at prediction.
+        validation = (paths[val_idx], labels[val_idx])
         fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
     total = sum(n_epochs for _, n_epochs, _ in clf._phases())
@@ -160,6 +164,8 @@ def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
     finally:
         progress.bar.close()
         clf.set_params(callbacks=None)
+    if validation is not None:
+        validation = (pipe._transform_for_final(validation[0]), validation[1])
     return pipe, validation
 
 
@@ -185,26 +191,23 @@ def _per_file(func, paths):
         return results, errors
 
 
-def _read_images(preprocess, paths):
-    """Preprocessed images of the readable paths, and an error (or None) per path."""
-    images, errors = _per_file(preprocess.transform, paths)
-    if isinstance(images, list):
-        images = np.stack(images) if images else None
-    return images, errors
+def _predict_chunk(model, paths):
+    """Probabilities of ``classes_[1]`` for the readable paths, and an error (or None) per path."""
+    return _per_file(lambda chunk: model.predict_proba(chunk)[:, 1], paths)
 
 
 def predict_paths(model, paths, quiet):
-    """Predict files in chunks; unreadable files are reported, not fatal.
+    """Predict files chunk by chunk; unreadable files are reported, not fatal.
 
     Returns a list of dicts, in the order of ``paths``, with ``path``,
     ``probability`` (of ``classes_[1]``), ``label`` and ``error``.
     """
-    preprocess, clf = _preprocessing(model), model.steps[-1][1]
+    clf = model.steps[-1][1]
     rows = []
     with _progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for chunk in _chunks(paths):
-            images, errors = _read_images(preprocess, chunk)
-            proba = iter(()) if images is None else iter(clf.predict_proba(images)[:, 1])
+        for chunk in _chunks(paths, model.chunk_size):
+            proba, errors = _predict_chunk(model, chunk)
+            proba = iter(proba)
             for path, error in zip(chunk, errors):
                 if error:
                     rows.append({"path": path, "probability": None, "label": None, "error": error})

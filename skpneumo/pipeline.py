@@ -1,13 +1,44 @@
 """The default skpneumo pipeline: file paths in, pneumonia probabilities out."""
 
+import numpy as np
 from imblearn.pipeline import Pipeline
+from sklearn.pipeline import _final_estimator_has
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 from ._images import is_path
+from ._validation import check_hw, is_int
 from .classifier import PneumoniaClassifier, check_binary_labels
-from .loading import ImageLoader
-from .preprocessing import GrayscaleToRGB, Normalizer, Resizer
+from .loading import ImageLoader, check_image_file
+from .preprocessing import GrayscaleToRGB, Normalizer, Resizer, _ImageTransformer
 from .presets import preset_params
 from .sampling import ImageSMOTE
+
+
+def _is_loaded(X):
+    """Whether ``X`` is one array of images already (nothing for the loader to read)."""
+    return isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"
+
+
+def _skipped(step, fitting):
+    """Whether ``step`` does nothing to the images: disabled, or a sampler outside fit."""
+    return step is None or step == "passthrough" or (not fitting and hasattr(step, "fit_resample"))
+
+
+class _FusedSteps:
+    """The fused leading steps of a pipeline, as one stateless step."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def fit(self, X, y=None, **params):
+        return self
+
+    def transform(self, X, **params):
+        return self.pipeline._transform_head(X, fitting=True)[0]
+
+    def fit_transform(self, X, y=None, **params):
+        return self.transform(X)
 
 
 class PneumoniaPipeline(Pipeline):
@@ -15,8 +46,93 @@ class PneumoniaPipeline(Pipeline):
 
     ``fit`` validates every step's parameters and the labels before the first image
     is loaded, so a typo fails in a second rather than after minutes of decoding.
-    Everything else is the imbalanced-learn pipeline: samplers run in ``fit`` only.
+    Samplers run in ``fit`` only, as in any imbalanced-learn pipeline.
+
+    Two things make it fast and memory-bounded on many files:
+
+    - the loader and the per-image steps right after it (``resize``, ``rgb``, and at
+      prediction ``normalize``) run as one pass in the loader's threads, each image
+      decoded, transformed and written to its row of one output array; the result
+      is the same as running the steps one by one;
+    - ``predict`` and ``predict_proba`` work through ``X`` in chunks of
+      ``chunk_size`` images (rounded down to a multiple of the classifier's
+      ``batch_size``, so that results are bitwise equal to one pass over all of
+      ``X``): memory stays bounded whatever the number of paths.
+
+    ``clf__validation_data`` holds paths or raw images, like ``X``: its images go
+    through the same steps as at prediction before they reach the classifier.
+
+    Attributes
+    ----------
+    chunk_size : int, default=1024
+        Class attribute: images per chunk in ``predict`` and ``predict_proba``.
     """
+
+    chunk_size = 1024
+
+    def _fused_head(self, fitting, with_final=False):
+        """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
+
+        ``n_steps`` counts the steps the fused pass replaces, disabled ones (and
+        samplers, outside ``fit``) included.
+        """
+        steps = [step for _, step in (self.steps if with_final else self.steps[:-1])]
+        if not steps or not isinstance(steps[0], ImageLoader):
+            return 0, []
+        fused = [steps[0]]
+        n = 1
+        for step in steps[1:]:
+            if isinstance(step, _ImageTransformer):
+                fused.append(step)
+            elif not _skipped(step, fitting):
+                break
+            n += 1
+        return n, fused
+
+    def _transform_head(self, X, fitting, with_final=False):
+        """Run the fused leading steps on ``X``: the images and the steps still to run."""
+        n, fused = self._fused_head(fitting, with_final)
+        if not n or _is_loaded(X):
+            # Loaded images pass the loader as they are: nothing to fuse.
+            return X, self.steps
+        for step in fused:
+            step._check_params()
+        loader, *per_image = fused
+        Xt = loader._load(X, [step._transform_one for step in per_image])
+        if Xt.dtype == object and len(fused) > 1:
+            # Images of several shapes: the steps one by one raise the error or
+            # build the batch exactly as they would on their own.
+            Xt = Pipeline(self.steps[:n]).transform(X)
+        return Xt, self.steps[n:]
+
+    def _transform_for_final(self, X):
+        """``X`` through every step but the final one, as at prediction."""
+        Xt, steps = self._transform_head(X, fitting=False)
+        for _, step in steps[:-1]:
+            if not _skipped(step, fitting=False):
+                Xt = step.transform(Xt)
+        return Xt
+
+    def _fit(self, X, y=None, routed_params=None, raw_params=None):
+        n, _ = self._fused_head(fitting=True)
+        if n and self.memory is None and not _is_loaded(X):
+            # The fused steps become one step of a temporary pipeline, under the
+            # loader's name: their output is then freed as soon as the next step
+            # (SMOTE) has consumed it, instead of living on in this frame.
+            name = self.steps[0][0]
+            rest = Pipeline([(name, _FusedSteps(self))] + self.steps[n:], memory=self.memory,
+                            transform_input=self.transform_input, verbose=self.verbose)
+            Xt, yt = Pipeline._fit(rest, X, y, routed_params, raw_params)
+            self.steps = list(self.steps[:n]) + rest.steps[1:]
+        else:
+            Xt, yt = super()._fit(X, y, routed_params, raw_params)
+        name = self.steps[-1][0]
+        fit_params = routed_params[name]["fit"] if name in routed_params else {}
+        if fit_params.get("validation_data") is not None:
+            # After the transformers are fitted, before the final estimator is.
+            X_val, y_val = fit_params["validation_data"]
+            fit_params["validation_data"] = (self._transform_for_final(X_val), y_val)
+        return Xt, yt
 
     def _check_before_fit(self, X, y):
         for _, step in self.steps:
@@ -34,6 +150,16 @@ class PneumoniaPipeline(Pipeline):
         if y is None:
             raise ValueError("y is required: one label per image.")
         check_binary_labels(y, len(X))
+        load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
+        if (isinstance(load, ImageLoader) and load.reduce_to is not None
+                and isinstance(resize, Resizer)):
+            reduce_hw, resize_hw = check_hw(load.reduce_to, "load__reduce_to"), resize._target_hw()
+            if reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]:
+                raise ValueError(
+                    f"load__reduce_to={load.reduce_to!r} is smaller than resize__size="
+                    f"{resize.size!r}: images would be decoded too small. Set load__reduce_to "
+                    "to the resize size (or None to decode in full)."
+                )
 
     def fit(self, X, y=None, **params):
         """Check the parameters and labels, then fit every step.
@@ -52,16 +178,96 @@ class PneumoniaPipeline(Pipeline):
         self : PneumoniaPipeline
         """
         self._check_before_fit(X, y)
+        validation = params.get(f"{self.steps[-1][0]}__validation_data")
+        if validation is not None and not isinstance(validation[0], np.ndarray):
+            for item in validation[0]:
+                if is_path(item):
+                    check_image_file(item)
         return super().fit(X, y, **params)
+
+    def _in_chunks(self, method, X, params):
+        """``method`` of the final estimator on ``X``, chunk after chunk."""
+        check_is_fitted(self)
+        if is_path(X):
+            return getattr(super(), method)(X, **params)
+        items = X if isinstance(X, np.ndarray) else list(X)
+        size = self.chunk_size
+        batch_size = getattr(self._final_estimator, "batch_size", None)
+        if is_int(batch_size, 1):
+            size = max(1, size // batch_size) * batch_size
+        final = getattr(self._final_estimator, method)
+        parts = [final(self._transform_for_final(items[start:start + size]), **params)
+                 for start in range(0, max(len(items), 1), size)]
+        return np.concatenate(parts)
+
+    @available_if(Pipeline._can_transform)
+    def transform(self, X, **params):
+        """Transform ``X`` through every step, fusing the per-image steps after the loader.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the steps' ``transform`` as in imbalanced-learn's pipeline.
+
+        Returns
+        -------
+        Xt : ndarray
+            The transformed images.
+        """
+        Xt, steps = self._transform_head(X, fitting=False, with_final=True)
+        if not steps:
+            return Xt
+        return Pipeline(steps, memory=self.memory, verbose=self.verbose).transform(Xt, **params)
+
+    @available_if(_final_estimator_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Class probabilities, computed chunk by chunk.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the final estimator's ``predict_proba``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_classes)
+        """
+        return self._in_chunks("predict_proba", X, params)
+
+    @available_if(_final_estimator_has("predict"))
+    def predict(self, X, **params):
+        """Predicted labels, computed chunk by chunk.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the final estimator's ``predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n,)
+        """
+        return self._in_chunks("predict", X, params)
 
 
 def make_pipeline(preset=None, **params):
-    """Build the default pipeline: load, resize, RGB, normalize, SMOTE, classifier.
+    """Build the default pipeline: load, resize, RGB, SMOTE, normalize, classifier.
 
     Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
-    :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``normalize``, ``smote``
+    :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``smote``, ``normalize``
     and ``clf``, so searches can address ``resize__size``,
-    ``smote__k_neighbors`` or ``clf__epochs``.
+    ``smote__k_neighbors`` or ``clf__epochs``. SMOTE comes before ``normalize``
+    so that it resamples ``uint8`` images: a quarter of the memory of ``float32``
+    ones. The loader decodes with all cores (``load__n_jobs=-1``) and, unless
+    ``load__reduce_to`` is given, decodes large JPEGs at reduced scale for the
+    pipeline's ``size`` (see :class:`ImageLoader`); searching over
+    ``resize__size``, set ``load__reduce_to`` to the largest size searched.
 
     Parameters
     ----------
@@ -84,7 +290,7 @@ def make_pipeline(preset=None, **params):
     >>> from skpneumo import make_pipeline
     >>> pipe = make_pipeline(weights=None, size=64, epochs=2, random_state=0)
     >>> [name for name, _ in pipe.steps]
-    ['load', 'resize', 'clahe', 'rgb', 'normalize', 'smote', 'clf']
+    ['load', 'resize', 'clahe', 'rgb', 'smote', 'normalize', 'clf']
     >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
     'smallcnn'
     """
@@ -93,12 +299,12 @@ def make_pipeline(preset=None, **params):
         # Explicit parameters come later, so they win, whatever form they use.
         params = {**preset_params(preset, weights), **params}
     pipe = PneumoniaPipeline([
-        ("load", ImageLoader()),
+        ("load", ImageLoader(n_jobs=-1)),
         ("resize", Resizer()),
         ("clahe", "passthrough"),
         ("rgb", GrayscaleToRGB()),
-        ("normalize", Normalizer()),
         ("smote", ImageSMOTE()),
+        ("normalize", Normalizer()),
         ("clf", PneumoniaClassifier()),
     ])
     step_names = [name for name, _ in pipe.steps]
@@ -134,4 +340,11 @@ def make_pipeline(preset=None, **params):
                 f"Unknown parameter {key!r} for make_pipeline; step parameters are "
                 f"{', '.join(valid)} (or step__param, or a step name: {', '.join(step_names)})."
             )
-    return pipe.set_params(**resolved)
+    pipe.set_params(**resolved)
+    load, resize = pipe.named_steps["load"], pipe.named_steps["resize"]
+    if "load" not in params and "load__reduce_to" not in resolved and isinstance(resize, Resizer):
+        try:
+            load.set_params(reduce_to=check_hw(resize.size, "size"))
+        except ValueError:
+            pass  # the resize step reports an invalid size in fit
+    return pipe

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from ._images import StatelessTransformer, as_image_list, stack_images
-from ._validation import is_int, is_real
+from ._validation import check_hw, is_int, is_real
 
 _INTERPOLATIONS = {
     "area": cv2.INTER_AREA,
@@ -60,18 +60,7 @@ class Resizer(_ImageTransformer):
         self.interpolation = interpolation
 
     def _target_hw(self):
-        size = self.size
-        if is_int(size, -np.inf):
-            size = (size, size)
-        if (
-            not isinstance(size, (tuple, list))
-            or len(size) != 2
-            or not all(is_int(s, 1) for s in size)
-        ):
-            raise ValueError(
-                f"size must be a positive int or a (height, width) pair, got {self.size!r}."
-            )
-        return int(size[0]), int(size[1])
+        return check_hw(self.size, "size")
 
     def _check_params(self):
         self._target_hw()
@@ -158,11 +147,14 @@ class GrayscaleToRGB(_ImageTransformer):
     """
 
     def _transform_one(self, image):
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
         if image.ndim == 2:
+            if image.dtype.type in (np.uint8, np.uint16, np.float32):
+                # Same pixels as np.repeat, an order of magnitude faster.
+                return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
             return np.repeat(image[:, :, np.newaxis], 3, axis=2)
         channels = image.shape[2]
-        if channels == 1:
-            return np.repeat(image, 3, axis=2)
         if channels == 4:
             return np.ascontiguousarray(image[:, :, :3])
         return image
@@ -182,9 +174,11 @@ class Normalizer(_ImageTransformer):
 
     def _transform_one(self, image):
         if image.dtype == np.uint8:
-            return image.astype(np.float32) / np.float32(255)
+            # One float32 output, no float32 copy of the input first: SMOTE-sized
+            # batches are gigabytes.
+            return np.divide(image, np.float32(255), dtype=np.float32)
         if image.dtype == np.uint16:
-            return image.astype(np.float32) / np.float32(65535)
+            return np.divide(image, np.float32(65535), dtype=np.float32)
         if image.dtype.kind == "f":
             if image.size and (image.min() < 0 or image.max() > 1):
                 raise ValueError(

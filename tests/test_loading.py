@@ -429,14 +429,14 @@ def test_tags():
 
 
 def test_clone_get_set_params():
-    loader = ImageLoader(n_jobs=3)
+    loader = ImageLoader(n_jobs=3, reduce_to=(64, 48))
     cloned = clone(loader)
     assert cloned is not loader
-    assert cloned.get_params() == {"n_jobs": 3}
+    assert cloned.get_params() == {"n_jobs": 3, "reduce_to": (64, 48)}
     assert loader.set_params(n_jobs=-1) is loader
-    assert loader.get_params() == {"n_jobs": -1}
+    assert loader.get_params() == {"n_jobs": -1, "reduce_to": (64, 48)}
     assert ImageLoader(**cloned.get_params()).get_params() == cloned.get_params()
-    assert ImageLoader().get_params() == {"n_jobs": None}
+    assert ImageLoader().get_params() == {"n_jobs": None, "reduce_to": None}
 
 
 def test_pickle_round_trip(tmp_path):
@@ -447,3 +447,102 @@ def test_pickle_round_trip(tmp_path):
     np.testing.assert_array_equal(restored.transform([path]), loader.transform([path]))
 
 
+
+
+# Reduced JPEG decoding (reduce_to) --------------------------------------------------
+
+
+def _xray_jpeg(path, shape, colour=False, params=()):
+    """A smooth, X-ray-like image with some texture, written as JPEG."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    img = 120 + 60 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + RNG.normal(0, 4, (h, w))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if colour:
+        img = cv2.merge([img, img // 2, 255 - img])
+    return _write(path, img, params)
+
+
+def _with_exif_orientation(path, orientation):
+    """Insert an EXIF block with the given orientation tag after the JPEG's SOI marker."""
+    tiff = (b"II*\x00" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little")
+            + (0x0112).to_bytes(2, "little") + (3).to_bytes(2, "little")
+            + (1).to_bytes(4, "little") + orientation.to_bytes(2, "little") + b"\x00\x00"
+            + (0).to_bytes(4, "little"))
+    payload = b"Exif\x00\x00" + tiff
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:])
+    return path
+
+
+@pytest.mark.parametrize("reduce_to, expected", [
+    (64, (100, 75)),        # 1/4: both sides still >= 64; 1/8 would give 50 x 38
+    ((40, 30), (50, 38)),   # 1/8, sides rounded up
+    (150, (200, 150)),      # 1/2
+    (151, (400, 300)),      # less than twice the target: decoded in full
+])
+def test_reduced_decode_size(tmp_path, reduce_to, expected):
+    path = _xray_jpeg(tmp_path / "big.jpeg", (400, 300))
+    image = read_image(path, reduce_to=loading.check_hw(reduce_to, "reduce_to"))
+    assert image.shape == expected and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("size", [64, 128])
+def test_reduced_decode_close_to_full_decode_then_resize(tmp_path, colour, size):
+    from skpneumo import Resizer
+
+    paths = [_xray_jpeg(tmp_path / f"{i}.jpeg", (500, 600), colour) for i in range(3)]
+    full = Resizer(size).transform(ImageLoader().transform(paths))
+    reduced = Resizer(size).transform(ImageLoader(reduce_to=size).transform(paths))
+    assert reduced.shape == full.shape == ((3, size, size, 3) if colour else (3, size, size))
+    diff = np.abs(full.astype(int) - reduced.astype(int))
+    assert diff.mean() < 1.0 and diff.max() <= 8, (diff.mean(), diff.max())
+
+
+def test_reduced_decode_keeps_channels_and_rgb_order(tmp_path):
+    red = np.zeros((256, 256, 3), np.uint8)
+    red[:, :, 2] = 255  # BGR
+    path = _write(tmp_path / "red.jpeg", red)
+    image = ImageLoader(reduce_to=32).transform([path])[0]
+    assert image.shape == (32, 32, 3)
+    assert image[..., 0].min() > 240 and image[..., 1:].max() < 15
+    gray = ImageLoader(reduce_to=32).transform([_xray_jpeg(tmp_path / "g.jpeg", (256, 256))])[0]
+    assert gray.shape == (32, 32)
+
+
+def test_reduced_decode_ignores_exif_orientation_like_full_decode(tmp_path):
+    path = _with_exif_orientation(_xray_jpeg(tmp_path / "rot.jpeg", (400, 200)), 6)
+    assert read_image(path).shape == (400, 200)
+    assert read_image(path, reduce_to=(100, 50)).shape == (100, 50)
+
+
+@pytest.mark.parametrize("name", ["small.jpeg", "big.png", "progressive.jpeg"])
+def test_no_reduction_for_small_jpegs_and_other_formats(tmp_path, name):
+    if name == "small.jpeg":
+        path = _xray_jpeg(tmp_path / name, (60, 70))
+        np.testing.assert_array_equal(read_image(path, (32, 32)), read_image(path))
+    elif name == "big.png":
+        path = _write(tmp_path / name, _smooth((300, 300)))
+        np.testing.assert_array_equal(read_image(path, (32, 32)), read_image(path))
+    else:  # the frame header of a progressive JPEG is found too
+        path = _xray_jpeg(tmp_path / name, (256, 256), params=(cv2.IMWRITE_JPEG_PROGRESSIVE, 1))
+        assert read_image(path, (32, 32)).shape == (32, 32)
+
+
+@pytest.mark.parametrize("n_jobs", [2, -1])
+def test_reduced_parallel_bitwise_equal_to_sequential(tmp_path, n_jobs):
+    paths = [_xray_jpeg(tmp_path / f"{i}.jpeg", (200 + 8 * i, 240), colour=i % 3 == 0) for i in range(40)]
+    seq = ImageLoader(reduce_to=48).transform(paths)
+    par = ImageLoader(reduce_to=48, n_jobs=n_jobs).transform(paths)
+    assert seq.dtype == par.dtype == object
+    for a, b in zip(seq, par):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("reduce_to", [0, (32,), (32, 0), "224", 2.5])
+def test_invalid_reduce_to(tmp_path, reduce_to):
+    path = _write(tmp_path / "a.png", _rand((6, 6)))
+    with pytest.raises(ValueError, match="reduce_to"):
+        ImageLoader(reduce_to=reduce_to).transform([path])

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import joblib
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from sklearn.model_selection import (
     TunedThresholdClassifierCV, check_cv, cross_validate,
 )
 
-from skpneumo import ImageReadError, ImageSMOTE, PneumoniaClassifier, make_pipeline
+from skpneumo import ImageLoader, ImageReadError, ImageSMOTE, PneumoniaClassifier, make_pipeline
 from skpneumo.evaluation import evaluate
 from skpneumo.thresholds import set_operating_point
 
@@ -44,7 +45,7 @@ def fitted(image_set):
 def test_default_composition():
     pipe = make_pipeline()
     assert isinstance(pipe, Pipeline)
-    assert [name for name, _ in pipe.steps] == ["load", "resize", "clahe", "rgb", "normalize", "smote", "clf"]
+    assert [name for name, _ in pipe.steps] == ["load", "resize", "clahe", "rgb", "smote", "normalize", "clf"]
     assert isinstance(pipe.named_steps["smote"], ImageSMOTE)
     assert isinstance(pipe.named_steps["clf"], PneumoniaClassifier)
     assert pipe.get_params()["resize__size"] == 224
@@ -175,6 +176,7 @@ def test_joblib_round_trip_in_a_fresh_process(fitted, image_set, tmp_path):
     ({"weights": "/no/such/weights.h5"}, "weights.h5"),
     ({"size": 0}, "size"),
     ({"smote__k_neighbors": 0}, "k_neighbors"),
+    ({"load__reduce_to": 16}, "load__reduce_to=16 is smaller than resize__size=32"),
 ])
 def test_parameter_errors_before_any_image_is_loaded(params, match):
     # The paths do not exist: a parameter error proves nothing was loaded.
@@ -215,3 +217,76 @@ def test_in_memory_arrays_through_the_pipeline(image_set):
     assert pipe.predict_proba(X).shape == (16, 2)
     with pytest.raises(ValueError, match="NaN"):
         pipe.predict_proba(np.full((2, 40, 40), np.nan))
+
+
+def test_loader_decodes_for_the_pipeline_size():
+    assert make_pipeline(size=64).get_params()["load__reduce_to"] == (64, 64)
+    assert make_pipeline(size=(64, 48)).get_params()["load__reduce_to"] == (64, 48)
+    assert make_pipeline(reduce_to=None).get_params()["load__reduce_to"] is None
+    assert make_pipeline(load=ImageLoader()).get_params()["load__reduce_to"] is None
+    assert make_pipeline().get_params()["load__n_jobs"] == -1
+
+
+@pytest.fixture(scope="module")
+def mixed_files(image_set, tmp_path_factory):
+    """The small image set plus large grayscale and colour JPEGs that decode reduced."""
+    from conftest import write_xray_like
+
+    root = tmp_path_factory.mktemp("large")
+    rng = np.random.default_rng(5)
+    large = []
+    for i in range(6):
+        path = root / f"large-{i}.jpeg"
+        write_xray_like(path, i % 2 == 1, rng, size=(300, 260))
+        if i % 3 == 0:  # colour
+            gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            cv2.imwrite(str(path), cv2.merge([gray, gray // 2, 255 - gray]))
+        large.append(str(path))
+    return list(image_set[0]) + large
+
+
+@pytest.mark.parametrize("n_jobs", [1, -1])
+def test_fused_loading_equals_the_steps_one_by_one(mixed_files, n_jobs):
+    pipe = fast_pipeline(n_jobs=n_jobs, size=48)
+    steps = [pipe.named_steps[name] for name in ("load", "resize", "rgb", "normalize")]
+    loaded = steps[0].transform(mixed_files)
+    assert any(img.shape[0] < 260 for img in loaded)  # some were decoded reduced
+    one_by_one = loaded
+    for step in steps[1:3]:
+        one_by_one = step.transform(one_by_one)
+    fused = pipe[:4].transform(mixed_files)  # load, resize, clahe (off), rgb
+    assert fused.dtype == np.uint8 and fused.shape == (len(mixed_files), 48, 48, 3)
+    np.testing.assert_array_equal(fused, one_by_one)
+    # At prediction, SMOTE is skipped and normalize joins the fused steps.
+    np.testing.assert_array_equal(pipe._transform_for_final(mixed_files), steps[3].transform(one_by_one))
+    # A step order the fused pass cannot stack ends in the steps' own error.
+    with pytest.raises(ValueError, match="differ in shape"):
+        make_pipeline(resize=None)._transform_for_final(mixed_files)
+
+
+def test_chunked_prediction_is_bitwise_equal_to_one_pass(fitted, image_set, monkeypatch):
+    paths, _, _ = image_set
+    one_pass = fitted.predict_proba(paths)
+    labels = fitted.predict(paths)
+    clf = fitted.named_steps["clf"]
+    sizes = []
+    predict_proba = clf.predict_proba
+    monkeypatch.setattr(clf, "predict_proba", lambda X, **kw: sizes.append(len(X)) or predict_proba(X, **kw))
+    monkeypatch.setattr(fitted, "chunk_size", 13)  # rounded down to batch_size=8
+    np.testing.assert_array_equal(fitted.predict_proba(list(paths)), one_pass)
+    assert sizes == [8, 8, 8]
+    np.testing.assert_array_equal(fitted.predict(paths), labels)
+    arrays = fitted[:4].transform(paths)  # loaded images are chunked too
+    np.testing.assert_array_equal(fitted.predict_proba(arrays), one_pass)
+
+
+def test_validation_data_as_paths_equals_preprocessed(image_set):
+    paths, labels, _ = image_set
+    train, val = np.r_[0:9, 12:21], np.r_[9:12, 21:24]
+    histories = []
+    for make_X_val in (lambda pipe: paths[val], lambda pipe: pipe._transform_for_final(paths[val])):
+        pipe = fast_pipeline(early_stopping_patience=None)
+        pipe.fit(paths[train], labels[train], clf__validation_data=(make_X_val(pipe), labels[val]))
+        histories.append(pipe.named_steps["clf"].history_)
+    assert "val_auc" in histories[0]
+    assert histories[0] == histories[1]

@@ -257,3 +257,48 @@ def test_pickle_round_trip():
     np.testing.assert_array_equal(a, b)
 
 
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_bitwise_equal_to_plain_smote_on_float32_then_rounded(dtype):
+    X, y = _batch(n_major=30, n_minor=9, shape=(7, 6, 3), dtype=dtype, seed=4)
+    X_res, y_res = ImageSMOTE(random_state=5).fit_resample(X, y)
+    ref, y_ref = SMOTE(random_state=5).fit_resample(X.reshape(len(X), -1).astype(np.float32), y)
+    if dtype != np.float32:
+        ref = np.clip(np.rint(ref), 0, np.iinfo(dtype).max).astype(dtype)
+    np.testing.assert_array_equal(X_res.reshape(len(X_res), -1), ref)
+    np.testing.assert_array_equal(y_res, y_ref)
+
+
+def test_blockwise_generation_equals_one_block(monkeypatch):
+    from skpneumo import sampling
+
+    X, y = _batch(n_major=40, n_minor=6, shape=(8, 8), dtype=np.uint8, seed=2)
+    whole, _ = ImageSMOTE(random_state=1).fit_resample(X, y)
+    monkeypatch.setattr(sampling, "_BLOCK_BYTES", 3 * 8 * 8 * 4)  # 3 images per block
+    blocks, _ = ImageSMOTE(random_state=1).fit_resample(X, y)
+    np.testing.assert_array_equal(blocks, whole)
+
+
+def test_uint8_input_is_not_copied_to_float(monkeypatch):
+    # Besides its output, resampling a uint8 batch allocates less than one float32
+    # copy of the batch (imblearn alone allocates several).
+    import tracemalloc
+
+    from skpneumo import sampling
+
+    monkeypatch.setattr(sampling, "_BLOCK_BYTES", 4 * 64 * 64 * 3 * 4)
+    X, y = _batch(n_major=60, n_minor=20, shape=(64, 64, 3), dtype=np.uint8)
+    tracemalloc.start()
+    ImageSMOTE(random_state=0).fit_resample(X, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    out_bytes = 120 * X[0].nbytes
+    assert peak < out_bytes + X.size * np.dtype(np.float32).itemsize, peak
+
+
+def test_resampling_keeps_no_copy_of_the_images():
+    X, y = _batch(n_major=30, n_minor=10, shape=(16, 16, 3), dtype=np.uint8)
+    smote = ImageSMOTE(random_state=0)
+    smote.fit_resample(X, y)
+    assert len(pickle.dumps(smote)) < X[y == 1].nbytes
