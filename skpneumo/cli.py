@@ -54,26 +54,6 @@ def _chunks(items, size):
         yield items[start:start + size]
 
 
-def _preprocessing(model):
-    """The stateless steps before SMOTE: files in, classifier-ready arrays out."""
-    names = [name for name, _ in model.steps]
-    return model[:names.index("smote")]
-
-
-def _preprocess(pipe, paths, quiet, desc="loading"):
-    """Run the preprocessing steps in chunks, with a progress bar, into one array."""
-    preprocess = _preprocessing(pipe)
-    images = None
-    with _progress(total=len(paths), quiet=quiet, desc=desc, unit="img") as bar:
-        for start in range(0, len(paths), pipe.chunk_size):
-            batch = preprocess.transform(paths[start:start + pipe.chunk_size])
-            if images is None:
-                images = np.empty((len(paths), *batch.shape[1:]), dtype=batch.dtype)
-            images[start:start + len(batch)] = batch
-            bar.update(len(batch))
-    return images
-
-
 def _write_atomically(path, write):
     """Call ``write(tmp_path)`` then move the file into place; never leave half a file."""
     path = Path(path)
@@ -295,8 +275,8 @@ def cmd_evaluate(args):
 
     model = load_model(args.model)
     data = _load_split(args.data_dir, args.split)
-    X = _preprocess(model, data.paths, args.quiet)
-    report = evaluate(model, X, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
+    # Paths: the pipeline streams them in chunks, every step applied exactly once.
+    report = evaluate(model, data.paths, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
                       n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
     try:
@@ -395,7 +375,7 @@ def cmd_demo(args):
     model_path = out / "model.joblib"
     _write_atomically(model_path, lambda tmp: joblib.dump(pipe, tmp))
     _say(args, f"2/4 ResNet-50 (offline, weights=None, {DEMO_SIZE}px) trained and saved to {model_path}")
-    report = evaluate(pipe, _preprocess(pipe, test.paths, args.quiet), test.labels, groups=test.groups,
+    report = evaluate(pipe, test.paths, test.labels, groups=test.groups,
                       random_state=args.random_state)
     report_dir = out / "report"
     report.save(report_dir)

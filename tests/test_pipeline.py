@@ -18,7 +18,17 @@ from sklearn.model_selection import (
     TunedThresholdClassifierCV, check_cv, cross_validate,
 )
 
-from skpneumo import ImageLoader, ImageReadError, ImageSMOTE, PneumoniaClassifier, make_pipeline
+from skpneumo import (
+    CLAHE,
+    GrayscaleToRGB,
+    ImageLoader,
+    ImageReadError,
+    ImageSMOTE,
+    Normalizer,
+    PneumoniaClassifier,
+    Resizer,
+    make_pipeline,
+)
 from skpneumo.evaluation import evaluate
 from skpneumo.thresholds import set_operating_point
 
@@ -290,3 +300,17 @@ def test_validation_data_as_paths_equals_preprocessed(image_set):
         histories.append(pipe.named_steps["clf"].history_)
     assert "val_auc" in histories[0]
     assert histories[0] == histories[1]
+
+
+def test_clahe_step_runs_exactly_once_from_paths_to_a_report(image_set):
+    paths, labels, _ = image_set
+    pipe = make_pipeline(clahe=CLAHE(), size=32, weights=None, backbone="smallcnn", epochs=1,
+                         fine_tune_epochs=0, batch_size=8, smote=None, random_state=0)
+    pipe.fit(paths, labels)
+    X = ImageLoader().transform(paths)
+    for step in (Resizer(32), CLAHE(), GrayscaleToRGB(), Normalizer()):
+        X = step.transform(X)
+    expected = pipe.named_steps["clf"].predict_proba(X)
+    np.testing.assert_array_equal(pipe.predict_proba(paths), expected)
+    report = evaluate(pipe, paths, labels, n_bootstrap=0)
+    assert report.roc_auc == evaluate(pipe.named_steps["clf"], X, labels, n_bootstrap=0).roc_auc
