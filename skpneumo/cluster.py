@@ -52,7 +52,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
         Address of the Dask scheduler (``"tcp://host:8786"``) or a connected client.
     chunk_size : int or None, default=None
         Images per task. ``None`` spreads the files evenly over the workers, at
-        most 256 images per task so that each worker's memory stays bounded.
+        most ``model.chunk_size`` (1,024) images per task, so that each worker's memory stays bounded.
     quiet : bool, default=True
         No progress bar on stderr.
 
@@ -69,7 +69,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     ConnectionError
         If the scheduler cannot be reached.
     """
-    from .cli import PREDICT_CHUNK, _progress
+    from .cli import _progress
 
     paths = [os.fspath(path) for path in paths]
     if not paths:
@@ -81,7 +81,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     try:
         if chunk_size is None:
             n_workers = max(1, len(client.nthreads()))
-            chunk_size = min(PREDICT_CHUNK, math.ceil(len(paths) / n_workers))
+            chunk_size = min(model.chunk_size, math.ceil(len(paths) / n_workers))
         absolute = [os.path.abspath(path) for path in paths]
         chunks = [absolute[i:i + chunk_size] for i in range(0, len(absolute), chunk_size)]
         from distributed import as_completed

@@ -35,7 +35,8 @@ from skpneumo.thresholds import set_operating_point
 
 
 TINY = 32
-FAST = dict(weights=None, size=TINY, epochs=1, fine_tune_epochs=0, batch_size=8,
+# The pipeline does not depend on the backbone: the compact one keeps searches fast.
+FAST = dict(weights=None, backbone="smallcnn", size=TINY, epochs=1, fine_tune_epochs=0, batch_size=8,
             smote__k_neighbors=3)
 
 
