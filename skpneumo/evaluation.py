@@ -31,6 +31,7 @@ from sklearn.metrics import (
 )
 from sklearn.utils.validation import column_or_1d
 
+from ._validation import is_real
 from .bootstrap import bootstrap_intervals, check_bootstrap_params
 
 __all__ = ["EvaluationReport", "evaluate"]
@@ -621,13 +622,8 @@ def _resolve_threshold(estimator, threshold):
         source = f"{type(final_step).__name__}.threshold"
         if threshold is None:
             return DEFAULT_THRESHOLD
-    # bool is an int subclass but never a meaningful threshold.
-    if isinstance(threshold, (bool, np.bool_)) or not isinstance(
-        threshold, (int, float, np.integer, np.floating)
-    ):
+    if not is_real(threshold, 0, 1, high_inclusive=True):
         raise ValueError(f"{source} must be a number in [0, 1]; got {threshold!r}.")
-    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
-        raise ValueError(f"{source} must be in [0, 1]; got {threshold!r}.")
     return float(threshold)
 
 

@@ -20,6 +20,7 @@ from ._validation import is_real
 from .classifier import PneumoniaClassifier
 from .evaluation import _write_files_atomically
 from .loading import ImageLoader, check_image_file
+from .pipeline import _skipped
 
 OVERLAY_SUFFIX = "_gradcam.png"
 
@@ -191,10 +192,7 @@ def _split_estimator(estimator):
         clf, steps = estimator, []
     elif hasattr(estimator, "steps") and isinstance(estimator.steps[-1][1], PneumoniaClassifier):
         clf = estimator.steps[-1][1]
-        steps = [
-            step for _, step in estimator.steps[:-1]
-            if step not in (None, "passthrough") and not hasattr(step, "fit_resample")
-        ]
+        steps = [step for _, step in estimator.steps[:-1] if not _skipped(step, fitting=False)]
     else:
         raise TypeError(
             "explain needs a fitted skpneumo pipeline or PneumoniaClassifier, got "
