@@ -64,11 +64,46 @@ def as_image_list(X, step):
     return [check_image(img, f"{step}: image {i}") for i, img in enumerate(images)]
 
 
+def to_common_depth(image, dtype):
+    """``image`` in ``dtype`` (uint16 or float32) at the same brightness.
+
+    uint8 becomes uint16 times 257, so that 255 maps to 65535 and ``x / 255`` equals
+    ``257 * x / 65535`` bit for bit in float32; integer images become float32 in
+    [0, 1] (divided by 255 or 65535), float images stay as they are.
+    """
+    if image.dtype == dtype:
+        return image
+    if dtype == np.uint16:
+        return image.astype(np.uint16) * np.uint16(257)
+    if image.dtype.kind == "u":
+        return np.divide(image, np.float32(np.iinfo(image.dtype).max), dtype=np.float32)
+    return image.astype(np.float32)
+
+
+def common_depth(dtypes):
+    """The dtype a batch of images of these pixel types is stacked in.
+
+    One type stays as it is; 8- and 16-bit images together become uint16; integer
+    and float images together become float32 in [0, 1].
+    """
+    dtypes = set(dtypes)
+    if len(dtypes) == 1:
+        return dtypes.pop()
+    if all(dtype.kind == "u" for dtype in dtypes):
+        return np.dtype(np.uint16)
+    return np.dtype(np.float32)
+
+
 def stack_images(images):
-    """Stack images into one array when they share shape and dtype, else an object array."""
+    """Stack images into one array when they share shape, else an object array.
+
+    Images of several pixel types (8- and 16-bit files, DICOM next to JPEG) are
+    first brought to one (:func:`common_depth`), keeping their brightness.
+    """
     first = images[0]
-    if all(img.shape == first.shape and img.dtype == first.dtype for img in images):
-        return np.stack(images)
+    if all(img.shape == first.shape for img in images):
+        dtype = common_depth(img.dtype for img in images)
+        return np.stack([to_common_depth(img, dtype) for img in images])
     batch = np.empty(len(images), dtype=object)
     for i, img in enumerate(images):
         batch[i] = img

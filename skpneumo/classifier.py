@@ -14,8 +14,11 @@ from scikeras.wrappers import KerasClassifier
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 from ._hardware import check_distribution, distribution_scope, precision_scope
+from ._labels import positive_index
 from ._validation import all_finite, is_int, is_real
 from .model import (
     BACKBONES,
@@ -94,14 +97,20 @@ class PneumoniaClassifier(KerasClassifier):
     """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
 
     A scikit-learn classifier (scikeras :class:`~scikeras.wrappers.KerasClassifier`)
-    taking ``float32`` RGB images in [0, 1] of shape ``(n, H, W, 3)``; the input size
-    follows the training images. ``fit`` trains in two phases:
+    taking float RGB images in [0, 1] of shape ``(n, H, W, 3)``; the input size
+    follows the training images. Integer images (0-255) and floats outside [0, 1]
+    are refused, in ``fit`` and at prediction alike: put a :class:`Normalizer`
+    first. ``fit`` trains in two phases:
 
-    1. the head, with the backbone frozen, for ``epochs`` epochs at ``learning_rate``;
-    2. the top ``fine_tune_layers`` backbone layers as well, for ``fine_tune_epochs``
-       epochs at ``fine_tune_learning_rate``. With pre-trained weights,
-       BatchNormalization stays frozen in inference mode; from scratch
-       (``weights=None``) it learns like any layer.
+    1. for ``epochs`` epochs at ``learning_rate``: the head alone, on a frozen
+       backbone, with pre-trained weights; the whole network from scratch
+       (``weights=None``), since a random backbone holds nothing to keep;
+    2. the top ``fine_tune_layers`` backbone layers and the head, for
+       ``fine_tune_epochs`` epochs at ``fine_tune_learning_rate``. With pre-trained
+       weights, BatchNormalization stays frozen in inference mode; from scratch it
+       learns like any layer.
+
+    ``phases_`` records what each phase trained.
 
     Both use Adam and binary cross-entropy. The ImageNet preprocessing the backbone
     expects is part of the network, as is the training-only augmentation.
@@ -135,7 +144,8 @@ class PneumoniaClassifier(KerasClassifier):
     horizontal_flip : bool, default=False
         Random left-right flips; off because the heart is on the left.
     epochs : int, default=10
-        Phase 1 epochs (frozen backbone); 0 skips phase 1.
+        Phase 1 epochs (frozen backbone with pre-trained weights, every layer from
+        scratch); 0 skips phase 1.
     learning_rate : float, default=1e-3
         Adam learning rate of phase 1.
     fine_tune_layers : int or "all", default=30
@@ -161,13 +171,14 @@ class PneumoniaClassifier(KerasClassifier):
         Binary cross-entropy label smoothing: targets become
         ``y * (1 - label_smoothing) + label_smoothing / 2``.
     cache_features : {"auto", True, False}, default="auto"
-        In phase 1 the backbone is frozen: compute its pooled features once and
-        train the head on them instead of running the backbone every epoch. The
-        result is the same up to float rounding. ``"auto"`` caches when
-        ``augment=False`` (augmented images change every epoch); ``True``
-        requires ``augment=False``.
+        In phase 1 a pre-trained backbone is frozen: compute its pooled features
+        once and train the head on them instead of running the backbone every
+        epoch. The result is the same up to float rounding. ``"auto"`` caches when
+        ``augment=False`` (augmented images change every epoch) and the weights
+        are pre-trained; ``True`` requires both.
     threshold : float, default=0.5
-        Decision threshold on the pneumonia probability used by ``predict``.
+        Decision threshold used by ``predict``: an image is labelled ``pos_label_``
+        when its probability of ``pos_label_`` is at least ``threshold``.
     tta : None, "default" or sequence of str, default=None
         Test-time augmentation: ``predict_proba`` (and so ``predict``) returns the
         mean probability over deterministic transforms of each image, named from
@@ -196,12 +207,20 @@ class PneumoniaClassifier(KerasClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        The labels seen in ``fit``, sorted; ``classes_[1]`` is the positive class.
+        The labels seen in ``fit``, sorted; ``predict_proba`` columns follow them.
+    pos_label_ : label
+        The positive class, whose probability ``threshold`` applies to:
+        ``"PNEUMONIA"`` when it is a class, else ``1``, else ``classes_[1]`` (the
+        rule :func:`skpneumo.evaluation.evaluate` follows too).
     model_ : keras.Model
         The trained network.
     history_ : dict of list
         Per-epoch training metrics of both phases; ``history_["phase"]`` says which
         phase each epoch belongs to.
+    phases_ : list of dict
+        One entry per phase that ran: ``phase``, ``trained`` (``"head"``,
+        ``"head and top N backbone layers"`` or ``"all layers"``),
+        ``learning_rate`` and ``epochs`` (run, after early stopping).
     n_devices_ : int
         Number of devices each training batch was split between (1 unless
         ``distribution="data_parallel"``).
@@ -372,6 +391,11 @@ class PneumoniaClassifier(KerasClassifier):
                 "cache_features=True needs augment=False: augmentation changes the images, "
                 "and so the backbone features, in every epoch."
             )
+        if self.cache_features is True and self.weights is None:
+            raise ValueError(
+                "cache_features=True needs pre-trained weights: with weights=None phase 1 "
+                "trains the whole network, so the backbone features change every step."
+            )
         if not self._phases():
             raise ValueError(
                 "Nothing to train: epochs=0 and fine-tuning is off "
@@ -414,10 +438,20 @@ class PneumoniaClassifier(KerasClassifier):
             )
         if len(X) == 0:
             raise ValueError(f"{where} holds no images.")
-        if not np.issubdtype(X.dtype, np.number) or (
-            X.dtype.kind == "f" and not all_finite(X)
-        ):
-            raise ValueError(f"{where} contains NaN, infinite or non-numeric values.")
+        if X.dtype.kind != "f":
+            raise ValueError(
+                f"{where}: expected float images scaled to [0, 1], got {X.dtype} pixels; "
+                "put a Normalizer before the classifier (make_pipeline() does)."
+            )
+        if not all_finite(X):
+            raise ValueError(f"{where} contains NaN or infinite values.")
+        low, high = float(X.min()), float(X.max())
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"{where}: expected float images scaled to [0, 1], got values in "
+                f"[{low:.4g}, {high:.4g}]; put a Normalizer before the classifier "
+                "(make_pipeline() does)."
+            )
 
     # ------------------------------------------------------------------ fitting
     @contextlib.contextmanager
@@ -467,6 +501,14 @@ class PneumoniaClassifier(KerasClassifier):
         self._check_params()
         self._check_images(X)
         y = check_binary_labels(y, len(X))
+        if sample_weight is not None:
+            # A copy: scikeras multiplies it by the class weights in place.
+            sample_weight = np.array(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (len(X),):
+                raise ValueError(
+                    f"sample_weight must hold one weight per image ({len(X)}), "
+                    f"got shape {sample_weight.shape}."
+                )
         if validation_data is not None:
             X_val, y_val = validation_data
             self._check_images(X_val, "validation_data X")
@@ -485,7 +527,21 @@ class PneumoniaClassifier(KerasClassifier):
                 super().fit(X, y, sample_weight=sample_weight)
         finally:
             del self._validation_data
+        self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
+
+    def _never(self):
+        return False
+
+    @available_if(_never)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Not supported: training is a two-phase schedule, not a stream of batches.
+
+        scikeras' inherited ``partial_fit`` would train one more epoch of whatever
+        layers the last phase left trainable, without validation or early stopping;
+        hidden (``hasattr(clf, "partial_fit")`` is False) so that no caller mistakes
+        it for incremental learning. Refit, or set ``epochs`` and fit again.
+        """
 
     def _build_keras_model(self):
         augmentation = None
@@ -552,12 +608,14 @@ class PneumoniaClassifier(KerasClassifier):
             validation = self._split_evenly(*validation)[:2]
         rng = np.random.default_rng(self._seed())
         history = defaultdict(list)
+        self.phases_ = []
         done = 0
+        pretrained = self.weights is not None
         for phase, n_epochs, lr in self._phases():
-            set_trainable_layers(
-                self.model_, 0 if phase == 1 else self.fine_tune_layers,
-                freeze_batchnorm=self.weights is not None,
-            )
+            # A random backbone holds nothing worth freezing: from scratch, phase 1
+            # trains every layer.
+            layers_trained = self.fine_tune_layers if phase == 2 else 0 if pretrained else "all"
+            set_trainable_layers(self.model_, layers_trained, freeze_batchnorm=pretrained)
             model, X_fit, val_fit = self.model_, X, validation
             if phase == 1 and self._caches_features():
                 model, X_fit, val_fit = self._head_on_features(X, validation)
@@ -577,10 +635,18 @@ class PneumoniaClassifier(KerasClassifier):
             for key, values in hist.history.items():
                 history[key].extend(float(v) for v in values)
             history["phase"].extend([phase] * n_run)
+            self.phases_.append({
+                "phase": phase,
+                "trained": "all layers" if layers_trained == "all" else "head" if not layers_trained
+                else f"head and top {layers_trained} backbone layers",
+                "learning_rate": float(lr), "epochs": n_run,
+            })
             done += n_run
         self.history_ = dict(history)
 
     def _caches_features(self):
+        if self.weights is None:
+            return False
         return self.cache_features is True or (self.cache_features == "auto" and not self.augment)
 
     def _head_on_features(self, X, validation):
@@ -640,6 +706,7 @@ class PneumoniaClassifier(KerasClassifier):
             Columns follow ``classes_``; rows sum to 1. With ``tta``, the mean over
             the transformed batches.
         """
+        check_is_fitted(self)
         self._check_images(X)
         views = resolve_tta(self.tta) or ("identity",)
         # The raw sigmoid output, not scikeras' decoder, which squeezes a single
@@ -683,10 +750,27 @@ class PneumoniaClassifier(KerasClassifier):
         ValueError
             If ``threshold`` (which may be set on the fitted model) is not in [0, 1].
         """
+        check_is_fitted(self)
         self._check_threshold()  # before the network runs
-        return self._labels(self.predict_proba(X, **kwargs)[:, 1])
+        proba = self.predict_proba(X, **kwargs)
+        return self.labels_for(proba[:, positive_index(self.classes_)])
 
-    def _labels(self, p_positive):
-        """Labels for probabilities of ``classes_[1]``, by ``threshold``."""
+    def labels_for(self, p_positive):
+        """Labels for probabilities of ``pos_label_``, by ``threshold``.
+
+        Parameters
+        ----------
+        p_positive : float or array-like of float
+            Probabilities of the positive class ``pos_label_``.
+
+        Returns
+        -------
+        labels : label or ndarray
+            ``pos_label_`` where the probability is at least ``threshold``, the
+            other class elsewhere.
+        """
+        check_is_fitted(self)
         self._check_threshold()
-        return self.classes_[(np.asarray(p_positive) >= self.threshold).astype(int)]
+        pos = positive_index(self.classes_)
+        positive = np.asarray(p_positive) >= self.threshold
+        return self.classes_[np.where(positive, pos, 1 - pos)]

@@ -18,6 +18,8 @@ import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from ._labels import positive_index  # noqa: E402
+
 # Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
 # at its full size, often 2000x2000.
 EXPLAIN_CHUNK = 32
@@ -172,15 +174,16 @@ def _per_file(func, paths):
 
 
 def _predict_chunk(model, paths):
-    """Probabilities of ``classes_[1]`` for the readable paths, and an error (or None) per path."""
-    return _per_file(lambda chunk: model.predict_proba(chunk)[:, 1], paths)
+    """Probabilities of the positive class for the readable paths, and an error (or None) per path."""
+    column = positive_index(model.classes_)
+    return _per_file(lambda chunk: model.predict_proba(chunk)[:, column], paths)
 
 
 def predict_paths(model, paths, quiet):
     """Predict files chunk by chunk; unreadable files are reported, not fatal.
 
     Returns a list of dicts, in the order of ``paths``, with ``path``,
-    ``probability`` (of ``classes_[1]``), ``label`` and ``error``.
+    ``probability`` (of the positive class, ``pos_label_``), ``label`` and ``error``.
     """
     clf = model.steps[-1][1]
     rows = []
@@ -193,7 +196,7 @@ def predict_paths(model, paths, quiet):
                     rows.append({"path": path, "probability": None, "label": None, "error": error})
                     continue
                 p = float(next(proba))
-                label = clf._labels(p)
+                label = clf.labels_for(p)
                 rows.append({"path": path, "probability": p,
                              "label": label.item() if hasattr(label, "item") else label,
                              "error": None})
@@ -343,7 +346,7 @@ def cmd_explain(args):
                     rows.append([path, "", "", "", error])
                     continue
                 p = float(next(proba))
-                label = clf._labels(p)
+                label = clf.labels_for(p)
                 rows.append([path, p, label.item() if hasattr(label, "item") else label,
                              str(out / names[path]), ""])
             bar.update(len(chunk))

@@ -59,7 +59,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     Returns
     -------
     rows : list of dict
-        One per path, in order: ``path``, ``probability`` (of ``classes_[1]``),
+        One per path, in order: ``path``, ``probability`` (of the positive class),
         ``label`` and ``error`` (the reason a file could not be read, else None).
 
     Raises

@@ -31,12 +31,12 @@ from sklearn.metrics import (
 )
 from sklearn.utils.validation import column_or_1d
 
+from ._labels import find_label, positive_index
 from ._validation import is_real
 from .bootstrap import bootstrap_intervals, check_bootstrap_params
 
 __all__ = ["EvaluationReport", "evaluate"]
 
-DEFAULT_POS_LABEL = "PNEUMONIA"
 DEFAULT_THRESHOLD = 0.5
 
 # (attribute, human-readable name), in display order.
@@ -510,7 +510,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups=None, n_
         if len(groups) != n_samples:
             raise ValueError(f"groups holds {len(groups)} values for {n_samples} samples.")
 
-    pos_index = _positive_index(classes, pos_label)
+    pos_index = positive_index(classes, pos_label)
     pos, neg = _to_builtin(classes[pos_index]), _to_builtin(classes[1 - pos_index])
     threshold = _resolve_threshold(estimator, threshold)
 
@@ -518,13 +518,13 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups=None, n_
         labels, inverse = np.unique(y, return_inverse=True)
     except TypeError as exc:
         raise ValueError(f"y mixes label types that cannot be compared: {exc}") from exc
-    unknown = [_to_builtin(v) for v in labels if _find(classes, v) is None]
+    unknown = [_to_builtin(v) for v in labels if find_label(classes, v) is None]
     if unknown:
         raise ValueError(
             f"y contains labels {unknown} that are not in the estimator's classes_ "
             f"{[_to_builtin(c) for c in classes]}."
         )
-    is_pos = np.array([_find(classes, v) == pos_index for v in labels])
+    is_pos = np.array([find_label(classes, v) == pos_index for v in labels])
     y_true = is_pos[inverse.ravel()].astype(int)
 
     proba = np.asarray(estimator.predict_proba(X), dtype=float)
@@ -585,32 +585,6 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups=None, n_
         y_true=y_true,
         y_score=y_score,
     )
-
-
-def _find(classes, label):
-    """Index of ``label`` in ``classes`` by equality, or None."""
-    # Python-level equality: numpy elementwise comparison between string and
-    # integer arrays is unreliable across versions.
-    for index, candidate in enumerate(classes):
-        if candidate == label:
-            return index
-    return None
-
-
-def _positive_index(classes, pos_label):
-    if pos_label is not None:
-        index = _find(classes, pos_label)
-        if index is None:
-            raise ValueError(
-                f"pos_label={pos_label!r} is not one of the estimator's classes_ "
-                f"{[_to_builtin(c) for c in classes]}."
-            )
-        return index
-    for default in (DEFAULT_POS_LABEL, 1):
-        index = _find(classes, default)
-        if index is not None:
-            return index
-    return 1
 
 
 def _resolve_threshold(estimator, threshold):

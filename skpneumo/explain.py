@@ -3,7 +3,7 @@
 Grad-CAM (Selvaraju et al., ICCV 2017) weights each channel of the backbone's last
 convolutional feature map by the mean gradient of the pneumonia logit with respect
 to it; the ReLU of the weighted sum is a coarse map of the regions that raise the
-predicted probability of ``classes_[1]``.
+predicted probability of the positive class (``pos_label_``).
 """
 
 import os
@@ -16,6 +16,7 @@ from keras import ops
 from sklearn.utils.validation import check_is_fitted
 
 from ._images import as_image_list, is_path, stack_images
+from ._labels import positive_index
 from ._validation import is_real
 from .classifier import PneumoniaClassifier
 from .evaluation import _write_files_atomically
@@ -69,7 +70,7 @@ def _network_parts(model):
     return layers[:i], layers[i], layers[i + 1:-1], output
 
 
-def grad_cam(model, images, batch_size=32):
+def grad_cam(model, images, batch_size=32, negate=False):
     """Raw Grad-CAM maps of a skpneumo network, at the resolution of its feature map.
 
     Parameters
@@ -80,6 +81,9 @@ def grad_cam(model, images, batch_size=32):
         Preprocessed images, as the classifier takes them.
     batch_size : int, default=32
         Images per forward and backward pass.
+    negate : bool, default=False
+        Explain the other class: the probability of the first class of
+        ``classes_``, whose logit is the negated network output.
 
     Returns
     -------
@@ -87,7 +91,8 @@ def grad_cam(model, images, batch_size=32):
         Non-negative, unscaled; ``h x w`` is the backbone's last feature map (7x7 for
         ResNet-50 at 224 px).
     proba : ndarray of shape (n,)
-        The network's probability of ``classes_[1]``, computed in the same pass.
+        The probability of the explained class (``classes_[1]``, or ``classes_[0]``
+        with ``negate``), computed in the same pass.
     """
     before, backbone, head, output = _network_parts(model)
 
@@ -97,7 +102,8 @@ def grad_cam(model, images, batch_size=32):
         for layer in head:
             h = layer(h, training=False)
         kernel = ops.cast(output.kernel, h.dtype)
-        return ops.squeeze(ops.matmul(h, kernel), -1) + ops.cast(output.bias, h.dtype)
+        value = ops.squeeze(ops.matmul(h, kernel), -1) + ops.cast(output.bias, h.dtype)
+        return -value if negate else value
 
     maps, logits = [], []
     for start in range(0, len(images), batch_size):
@@ -221,7 +227,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     The images go through the pipeline's transform steps (samplers skipped), then the
     network in inference mode (no augmentation, no dropout). The heatmap is the ReLU
     of the backbone's last feature map weighted by the gradients of the logit of
-    ``classes_[1]`` (PNEUMONIA), upsampled to the size of the image as read, so it
+    the positive class ``pos_label_`` (PNEUMONIA), upsampled to the size of the image as read, so it
     lines up with the original even when the pipeline resizes or stretches it, and
     scaled to a maximum of 1. It is all zeros when no region raises the probability.
 
@@ -241,7 +247,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     alpha : float, default=0.5
         Opacity of the colour map at the hottest point of an overlay, in [0, 1].
     return_proba : bool, default=False
-        Also return the probability of ``classes_[1]`` for each image.
+        Also return the probability of the positive class ``pos_label_`` for each image.
 
     Returns
     -------
@@ -295,7 +301,8 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         for step in rest:
             Xt = step.transform(Xt)
         clf._check_images(Xt)
-        maps, proba = grad_cam(clf.model_, Xt, clf.batch_size)
+        maps, proba = grad_cam(clf.model_, Xt, clf.batch_size,
+                               negate=positive_index(clf.classes_) == 0)
         chunk_heatmaps = [_heatmap(m, *image.shape[:2]) for m, image in zip(maps, loaded)]
         if out is not None:
             files = {

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from joblib import effective_n_jobs
 
-from ._images import StatelessTransformer, as_image_list, check_image, is_path
+from ._images import StatelessTransformer, as_image_list, check_image, is_path, stack_images
 from ._validation import check_hw, is_int
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
@@ -122,7 +122,12 @@ def read_image(path, reduce_to=None):
     if not dicom:
         # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
         data = np.fromfile(path, dtype=np.uint8)
-        image = cv2.imdecode(data, _decode_flag(data, reduce_to))
+        try:
+            image = cv2.imdecode(data, _decode_flag(data, reduce_to))
+        except cv2.error as exc:
+            # E.g. a header declaring more pixels than OpenCV's limit, or a damaged stream.
+            reason = (getattr(exc, "err", None) or str(exc)).strip().splitlines()[-1]
+            raise ImageReadError(f"Cannot decode '{path}': OpenCV refused it ({reason}).") from None
         # Archives often store DICOM files without an extension: look for the 'DICM' prefix.
         dicom = image is None and data[128:132].tobytes() == b"DICM"
     if dicom:
@@ -157,7 +162,7 @@ class ImageLoader(StatelessTransformer):
         Number of threads decoding in parallel (OpenCV releases the GIL while
         decoding). ``None`` means 1, ``-1`` all cores. Results are identical to
         sequential decoding.
-    reduce_to : int, (int, int) or None, default=None
+    reduce_to : "auto", int, (int, int) or None, default=None
         Size (``size`` or ``(height, width)``) the images are resized to next. JPEGs
         at least twice as large are then decoded at 1/2, 1/4 or 1/8 scale by
         libjpeg, the largest scale keeping both sides at least this size, and the
@@ -165,8 +170,10 @@ class ImageLoader(StatelessTransformer):
         radiographs, and close to, but not bitwise equal to, a full decode followed
         by resizing. Grayscale JPEGs stay grayscale and colour JPEGs RGB, as with
         a full decode; other formats are always decoded in full. ``None`` decodes
-        everything in full. :func:`skpneumo.make_pipeline` sets it to the
-        pipeline's ``size``.
+        everything in full. ``"auto"`` (what :func:`skpneumo.make_pipeline` uses)
+        takes the size of the :class:`Resizer` that follows in a
+        :class:`~skpneumo.PneumoniaPipeline` when the pipeline runs, and decodes in
+        full when the loader is used on its own.
 
     See Also
     --------
@@ -186,7 +193,7 @@ class ImageLoader(StatelessTransformer):
     def _check_params(self):
         if self.n_jobs is not None and (not is_int(self.n_jobs, -np.inf) or self.n_jobs == 0):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
-        if self.reduce_to is not None:
+        if self.reduce_to not in (None, "auto"):
             check_hw(self.reduce_to, "reduce_to")
 
     def transform(self, X):
@@ -200,8 +207,10 @@ class ImageLoader(StatelessTransformer):
         Returns
         -------
         images : ndarray
-            ``(n, H, W[, C])`` when all images share shape and dtype, otherwise a 1-D
-            object array of per-image arrays.
+            ``(n, H, W[, C])`` when all images share their shape, otherwise a 1-D
+            object array of per-image arrays. Images of several pixel types are
+            stacked in one: 8- and 16-bit together as ``uint16`` (8-bit values
+            times 257), integer and float together as ``float32`` in [0, 1].
 
         Raises
         ------
@@ -214,13 +223,15 @@ class ImageLoader(StatelessTransformer):
             return X
         return self._load(X)
 
-    def _load(self, X, per_image=()):
+    def _load(self, X, per_image=(), size=None):
         """Load ``X``, passing each image through the ``per_image`` functions in turn.
 
         The pipeline hands the per-image steps that follow the loader to the decoding
         threads, so each image is decoded, transformed and written to its row of
         the output while it is still in the CPU cache: the same result as running
-        the steps one after another, without the intermediate batches.
+        the steps one after another, without the intermediate batches. ``size`` is
+        the ``(height, width)`` the images are resized to next, which
+        ``reduce_to="auto"`` decodes for.
         """
         if is_path(X):
             raise TypeError(
@@ -234,7 +245,10 @@ class ImageLoader(StatelessTransformer):
         for item in items:
             if is_path(item):
                 check_image_file(os.fspath(item))
-        reduce_to = None if self.reduce_to is None else check_hw(self.reduce_to, "reduce_to")
+        if self.reduce_to == "auto":
+            reduce_to = size
+        else:
+            reduce_to = None if self.reduce_to is None else check_hw(self.reduce_to, "reduce_to")
 
         def load(i):
             item = items[i]
@@ -269,10 +283,7 @@ class ImageLoader(StatelessTransformer):
                 load_block(start)
         if not odd:
             return out
-        batch = np.empty(len(items), dtype=object)
-        for i in range(len(items)):
-            batch[i] = odd.get(i, out[i])
-        return batch
+        return stack_images([odd.get(i, out[i]) for i in range(len(items))])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -62,13 +62,23 @@ class PneumoniaPipeline(Pipeline):
     ``clf__validation_data`` holds paths or raw images, like ``X``: its images go
     through the same steps as at prediction before they reach the classifier.
 
-    Attributes
+    A loader with ``reduce_to="auto"`` decodes large JPEGs at reduced scale for the
+    size of the first :class:`Resizer` after it, whatever that size is when the
+    pipeline runs (so a search over ``resize__size`` needs nothing else).
+
+    Parameters
     ----------
+    steps : list of (str, estimator) tuples
+        As for :class:`imblearn.pipeline.Pipeline`.
+    transform_input, memory, verbose
+        As for :class:`imblearn.pipeline.Pipeline`.
     chunk_size : int, default=1024
-        Class attribute: images per chunk in ``predict`` and ``predict_proba``.
+        Images per chunk in ``predict`` and ``predict_proba``.
     """
 
-    chunk_size = 1024
+    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=1024):
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.chunk_size = chunk_size
 
     def _fused_head(self, fitting, with_final=False):
         """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
@@ -98,11 +108,15 @@ class PneumoniaPipeline(Pipeline):
         for step in fused:
             step._check_params()
         loader, *per_image = fused
-        Xt = loader._load(X, [step._transform_one for step in per_image])
-        if Xt.dtype == object and len(fused) > 1:
+        resizers = [step for step in per_image if isinstance(step, Resizer)]
+        size = resizers[0]._target_hw() if resizers else None
+        Xt = loader._load(X, [step._transform_one for step in per_image], size)
+        if Xt.dtype == object and per_image:
             # Images of several shapes: the steps one by one raise the error or
             # build the batch exactly as they would on their own.
-            Xt = Pipeline(self.steps[:n]).transform(X)
+            Xt = loader._load(X, (), size)
+            for step in per_image:
+                Xt = step.transform(Xt)
         return Xt, self.steps[n:]
 
     def _transform_for_final(self, X):
@@ -150,8 +164,10 @@ class PneumoniaPipeline(Pipeline):
         if y is None:
             raise ValueError("y is required: one label per image.")
         check_binary_labels(y, len(X))
+        if not is_int(self.chunk_size, 1):
+            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
         load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
-        if (isinstance(load, ImageLoader) and load.reduce_to is not None
+        if (isinstance(load, ImageLoader) and load.reduce_to not in (None, "auto")
                 and isinstance(resize, Resizer)):
             reduce_hw, resize_hw = check_hw(load.reduce_to, "load__reduce_to"), resize._target_hw()
             if reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]:
@@ -263,11 +279,11 @@ def make_pipeline(preset=None, **params):
     :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``smote``, ``normalize``
     and ``clf``, so searches can address ``resize__size``,
     ``smote__k_neighbors`` or ``clf__epochs``. SMOTE comes before ``normalize``
-    so that it resamples ``uint8`` images: a quarter of the memory of ``float32``
-    ones. The loader decodes with all cores (``load__n_jobs=-1``) and, unless
-    ``load__reduce_to`` is given, decodes large JPEGs at reduced scale for the
-    pipeline's ``size`` (see :class:`ImageLoader`); searching over
-    ``resize__size``, set ``load__reduce_to`` to the largest size searched.
+    so that it resamples integer images: a quarter of the memory of ``float32``
+    ones (8- and 16-bit files together are resampled as 16-bit). The loader
+    decodes with all cores (``load__n_jobs=-1``) and decodes large JPEGs at
+    reduced scale for the size ``resize__size`` has when the pipeline runs
+    (``load__reduce_to="auto"``, see :class:`ImageLoader`).
 
     Parameters
     ----------
@@ -299,7 +315,7 @@ def make_pipeline(preset=None, **params):
         # Explicit parameters come later, so they win, whatever form they use.
         params = {**preset_params(preset, weights), **params}
     pipe = PneumoniaPipeline([
-        ("load", ImageLoader(n_jobs=-1)),
+        ("load", ImageLoader(n_jobs=-1, reduce_to="auto")),
         ("resize", Resizer()),
         ("clahe", "passthrough"),
         ("rgb", GrayscaleToRGB()),
@@ -341,10 +357,4 @@ def make_pipeline(preset=None, **params):
                 f"{', '.join(valid)} (or step__param, or a step name: {', '.join(step_names)})."
             )
     pipe.set_params(**resolved)
-    load, resize = pipe.named_steps["load"], pipe.named_steps["resize"]
-    if "load" not in params and "load__reduce_to" not in resolved and isinstance(resize, Resizer):
-        try:
-            load.set_params(reduce_to=check_hw(resize.size, "size"))
-        except ValueError:
-            pass  # the resize step reports an invalid size in fit
     return pipe

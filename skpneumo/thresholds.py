@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.metrics import roc_curve
 from sklearn.utils.validation import column_or_1d
 
+from ._labels import find_label, positive_index
 from ._validation import is_real
-from .evaluation import _find, _num_samples, _positive_index, _to_builtin
+from .evaluation import _num_samples, _to_builtin
 
 __all__ = ["OperatingPoint", "choose_threshold", "set_operating_point"]
 
@@ -110,9 +111,9 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
             "Choosing a threshold needs validation labels of both classes; y_true holds "
             f"{[_to_builtin(c) for c in classes]}."
         )
-    if pos_label is not None and _find(classes, pos_label) is None:
+    if pos_label is not None and find_label(classes, pos_label) is None:
         raise ValueError(f"pos_label={pos_label!r} is not one of the labels {[_to_builtin(c) for c in classes]}.")
-    positive = classes[_positive_index(classes, pos_label)]
+    positive = classes[positive_index(classes, pos_label)]
     fpr, tpr, thresholds = roc_curve(y_true == positive, y_score, drop_intermediate=False)
     # The first point of roc_curve (threshold +inf) predicts nothing positive.
     fpr, tpr, thresholds = fpr[1:], tpr[1:], thresholds[1:]
@@ -144,7 +145,8 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
 def set_operating_point(estimator, X, y, *, target_sensitivity=None):
     """Choose the threshold of a fitted classifier on validation data and store it.
 
-    Predicts ``X`` once, chooses the threshold on P(``classes_[1]``) with
+    Predicts ``X`` once, chooses the threshold on the probability of the positive class
+    (``pos_label_``: ``"PNEUMONIA"`` for the usual labels) with
     :func:`choose_threshold` and sets it as the ``threshold`` parameter of the final
     step (``clf__threshold`` of a skpneumo pipeline), which ``predict``,
     :func:`~skpneumo.evaluation.evaluate` and the command line use.
@@ -153,7 +155,7 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
     ----------
     estimator : PneumoniaPipeline or PneumoniaClassifier
         Fitted; its final step has a ``threshold`` parameter applied to the
-        probability of ``classes_[1]`` (``"PNEUMONIA"`` for the usual labels).
+        probability of the positive class.
     X : sequence or array-like
         Validation samples accepted by ``estimator.predict_proba``: images of
         patients held out from training, never the test set.
@@ -195,7 +197,8 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
     if n_samples != len(y):
         raise ValueError(f"X holds {n_samples} samples but y holds {len(y)} labels.")
     classes = list(estimator.classes_)
-    scores = estimator.predict_proba(X)[:, 1]
-    point = choose_threshold(y, scores, target_sensitivity=target_sensitivity, pos_label=classes[1])
+    pos = positive_index(classes)
+    scores = estimator.predict_proba(X)[:, pos]
+    point = choose_threshold(y, scores, target_sensitivity=target_sensitivity, pos_label=classes[pos])
     estimator.set_params(**{f"{name}__threshold" if name else "threshold": point.threshold})
     return point
