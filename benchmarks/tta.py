@@ -72,7 +72,9 @@ def main():
         epochs=0, fine_tune_layers="all", fine_tune_epochs=args.epochs, fine_tune_learning_rate=1e-3,
         batch_size=32, verbose=2, random_state=args.random_state,
     )
-    preprocess, clf = pipe[:4], pipe.named_steps["clf"]
+    # Every step but the classifier, normalize included: the classifier takes [0, 1]
+    # floats (and refuses 0-255 images), exactly what the pipeline hands it.
+    preprocess, clf = pipe[:-1], pipe.named_steps["clf"]
     t0 = time.perf_counter()
     X_train, X_val = preprocess.transform(data.paths[train_idx]), preprocess.transform(data.paths[val_idx])
     y_train, y_val = data.labels[train_idx], data.labels[val_idx]

@@ -11,7 +11,7 @@ the network was trained on. It passes file paths and gets probabilities::
     python examples/load_saved_model.py grid_search_best.joblib xray1.jpeg xray2.png > out.csv
 
 Output: CSV on stdout with the columns ``path``, ``probability`` (of the positive
-class, ``PNEUMONIA``, or ``classes_[1]`` for other labels) and ``label`` (the
+class: the classifier's ``pos_label_``, ``PNEUMONIA`` for the usual labels) and ``label`` (the
 prediction of ``model.predict``, which applies the model's decision threshold).
 Errors go to stderr, with exit status 1.
 

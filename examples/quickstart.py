@@ -62,9 +62,8 @@ def synthetic_run(args):
                                     random_state=args.random_state + 1, split="test")
         print(f"synthetic data in {tmp}: {len(train.paths)} training images of "
               f"{len(set(train.groups))} patients, {len(test.paths)} test images")
-        # From scratch there is nothing to gain from a frozen backbone: skip phase 1
-        # (epochs=0) and train the whole network (fine_tune_layers="all") in phase 2,
-        # at a learning rate suited to training from scratch.
+        # From scratch, one phase is enough: the whole network (fine_tune_layers="all")
+        # for `epochs` epochs at a learning rate suited to training from scratch.
         pipe = make_pipeline(
             weights=None, size=SYNTHETIC_SIZE,
             epochs=0, fine_tune_layers="all", fine_tune_epochs=epochs,

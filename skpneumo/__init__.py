@@ -1,8 +1,10 @@
 """skpneumo: pneumonia detection on chest X-rays, the scikit-learn way.
 
 File paths in, pneumonia probabilities out, through one imbalanced-learn
-``Pipeline``: :class:`ImageLoader` -> :class:`Resizer` -> :class:`GrayscaleToRGB`
--> :class:`Normalizer` -> :class:`ImageSMOTE` -> :class:`PneumoniaClassifier`.
+``Pipeline``: :class:`ImageLoader` -> :class:`Resizer` -> [:class:`CLAHE`, off by
+default] -> :class:`GrayscaleToRGB` -> :class:`ImageSMOTE` -> :class:`Normalizer`
+-> :class:`PneumoniaClassifier`. SMOTE runs in ``fit`` only, before the
+:class:`Normalizer`, so it resamples the integer images decoded from the files.
 """
 
 import importlib

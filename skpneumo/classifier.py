@@ -11,9 +11,11 @@ from collections import defaultdict
 import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -57,12 +59,20 @@ def check_binary_labels(y, n_samples):
         raise ValueError("y contains NaN or infinite labels.")
     if len(y) != n_samples:
         raise ValueError(f"X holds {n_samples} images but y holds {len(y)} labels.")
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported: y must hold class labels.")
+    if type_of_target(y) == "continuous":
+        raise ValueError(
+            "Unknown label type: continuous. y must hold class labels, e.g. NORMAL and "
+            "PNEUMONIA or 0 and 1, not probabilities or measurements."
+        )
     classes = np.unique(y)
     if len(classes) != 2:
         found = ", ".join(repr(c) for c in classes[:10].tolist())
+        prefix = "Only binary classification is supported. " if len(classes) > 2 else ""
         raise ValueError(
-            f"y must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
-            f"found {len(classes)}: {found}."
+            f"{prefix}y must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
+            f"found {len(classes)} class{'es' if len(classes) != 1 else ''}: {found}."
         )
     return y
 
@@ -421,6 +431,10 @@ class PneumoniaClassifier(KerasClassifier):
         return phases
 
     def _check_images(self, X, where="X"):
+        if sparse.issparse(X):
+            raise TypeError(f"{where}: sparse input is not supported; pass a dense array of images.")
+        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+            raise ValueError(f"{where}: Complex data not supported; pass real-valued images.")
         if not isinstance(X, np.ndarray) or X.dtype == object:
             raise ValueError(
                 f"{where}: expected a float array of RGB images (n, H, W, 3); got "
@@ -499,6 +513,10 @@ class PneumoniaClassifier(KerasClassifier):
         self : PneumoniaClassifier
         """
         self._check_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         self._check_images(X)
         y = check_binary_labels(y, len(X))
         if sample_weight is not None:

@@ -476,14 +476,16 @@ def build_parser():
     fit.add_argument("data_dir", metavar="DATA_DIR")
     fit.add_argument("--out", required=True, help="where to save the model (.joblib)")
     fit.add_argument("--image-size", type=_positive_int, help="square input size (default 224)")
-    fit.add_argument("--epochs", type=_non_negative_int, help="phase 1 epochs, frozen backbone (default 10)")
+    fit.add_argument("--epochs", type=_non_negative_int,
+                     help="phase 1 epochs: the head on a frozen pre-trained backbone, every layer "
+                          "with --weights none (default 10)")
     fit.add_argument("--fine-tune-epochs", type=_non_negative_int, help="phase 2 epochs (default 5)")
     fit.add_argument("--fine-tune-layers", help="backbone layers to fine-tune, or 'all' (default 30)")
     fit.add_argument("--learning-rate", type=float, help="phase 1 learning rate (default 1e-3)")
     fit.add_argument("--fine-tune-learning-rate", type=float, help="phase 2 learning rate (default 1e-5)")
     fit.add_argument("--batch-size", type=_positive_int, help="default 32")
     fit.add_argument("--preset", choices=["cpu", "gpu"],
-                     help="tested recipe for the machine (see docs/benchmarks.md); the other "
+                     help="named recipe for the machine (see docs/benchmarks.md); the other "
                           "options override its values")
     fit.add_argument("--weights", help="imagenet (default), none, or a weights file PATH")
     fit.add_argument("--no-smote", action="store_true", help="disable SMOTE oversampling")

@@ -297,9 +297,14 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     for start in range(0, len(items), clf.batch_size):
         chunk = items[start:start + clf.batch_size]
         loaded = loader.transform(chunk) if loader is not None else stack_images(as_image_list(chunk, "explain"))
-        Xt = loaded
-        for step in rest:
-            Xt = step.transform(Xt)
+        if loader is not None and hasattr(estimator, "steps"):
+            # The overlay goes on the image as stored, the network gets exactly what
+            # predict_proba gives it (large JPEGs decoded at reduced scale for the model).
+            Xt = estimator[:-1].transform(chunk)
+        else:
+            Xt = loaded
+            for step in rest:
+                Xt = step.transform(Xt)
         clf._check_images(Xt)
         maps, proba = grad_cam(clf.model_, Xt, clf.batch_size,
                                negate=positive_index(clf.classes_) == 0)

@@ -2,6 +2,7 @@
 
 import numpy as np
 from imblearn.pipeline import Pipeline
+from scipy import sparse
 from sklearn.pipeline import _final_estimator_has
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -159,10 +160,17 @@ class PneumoniaPipeline(Pipeline):
                 f"X must be a sequence of image paths or arrays, got a single "
                 f"{type(X).__name__}; wrap it in a list."
             )
+        if sparse.issparse(X):
+            raise TypeError("X: sparse input is not supported; pass image paths or a dense array of images.")
+        if not hasattr(X, "__len__"):
+            raise TypeError(f"X must be a sequence of image paths or arrays, got {type(X).__name__}.")
         if len(X) == 0:
             raise ValueError("X holds no images.")
         if y is None:
-            raise ValueError("y is required: one label per image.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "one label per image."
+            )
         check_binary_labels(y, len(X))
         if not is_int(self.chunk_size, 1):
             raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
@@ -288,7 +296,7 @@ def make_pipeline(preset=None, **params):
     Parameters
     ----------
     preset : {"cpu", "gpu"} or None, default=None
-        A tested training recipe (see :mod:`skpneumo.presets`); its from-scratch
+        A named training recipe (see :mod:`skpneumo.presets`); its from-scratch
         variant when ``weights=None``. ``params`` override the preset's values.
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a

@@ -2,8 +2,9 @@
 
 A preset is a set of pipeline parameters chosen for a kind of machine. Each has
 a variant for pre-trained ImageNet weights and one for training from scratch
-(``weights=None``), picked by the ``weights`` the pipeline ends up with. The
-numbers behind every choice are in ``docs/benchmarks.md``.
+(``weights=None``), picked by the ``weights`` the pipeline ends up with. Only the
+``cpu`` preset from scratch has been measured (``docs/benchmarks.md``); the others
+are designs that await a measurement.
 """
 
 PRESETS = {

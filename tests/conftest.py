@@ -2,9 +2,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pathlib import Path  # noqa: E402
+
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid  # noqa: E402
 
 # Small enough for a ResNet-50 fit in seconds on 2 CPU cores; the minimum Keras allows.
 TINY = 32
@@ -19,6 +23,23 @@ def write_xray_like(path, pneumonia, rng, size=(40, 48)):
         yy, xx = np.mgrid[:h, :w]
         img += 110 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2))
     cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
+
+
+def write_dicom(path, pixels, photometric="MONOCHROME2", bits_stored=None, **elements):
+    """Write a single-frame Part 10 DICOM file holding ``pixels``, uncompressed."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.set_pixel_data(pixels, photometric, bits_stored or pixels.dtype.itemsize * 8)
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return Path(path)
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,12 @@ import keras
 import numpy as np
 import pytest
 from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 
 from skpneumo import PneumoniaClassifier, WeightsUnavailableError
 from skpneumo import model as model_module
+from skpneumo.evaluation import evaluate
 
 FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)
 SMALL = dict(FAST, backbone="smallcnn")  # where the backbone does not matter
@@ -209,14 +211,21 @@ def test_predict_rejects_other_image_size(tiny_arrays):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
 
 
+def smallcnn_weights_file(tmp_path):
+    """Random SmallCNN weights standing in for a pre-trained backbone."""
+    path = tmp_path / "smallcnn.weights.h5"
+    model_module.SmallCNN(input_shape=(32, 32, 3)).save_weights(path)
+    return path
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_cached_features_train_exactly_like_the_full_network(dropout):
+def test_cached_features_train_exactly_like_the_full_network(dropout, tmp_path):
     rng = np.random.default_rng(3)
     X = rng.random((16, 32, 32, 3), dtype=np.float32)
     y = np.array([0, 1] * 8)
     X[y == 1, 8:16, 8:16] = 1.0
-    params = dict(weights=None, backbone="smallcnn", augment=False, epochs=3, fine_tune_epochs=1,
-                  fine_tune_layers=2, dropout=dropout, batch_size=4, random_state=0)
+    params = dict(weights=smallcnn_weights_file(tmp_path), backbone="smallcnn", augment=False, epochs=3,
+                  fine_tune_epochs=1, fine_tune_layers=2, dropout=dropout, batch_size=4, random_state=0)
     fits = {cache: PneumoniaClassifier(**params, cache_features=cache).fit(X, y, validation_data=(X, y))
             for cache in (False, True)}
     np.testing.assert_allclose(fits[True].history_["loss"], fits[False].history_["loss"], rtol=1e-5)
@@ -225,10 +234,12 @@ def test_cached_features_train_exactly_like_the_full_network(dropout):
     assert "val_auc" in fits[True].history_
 
 
-def test_cache_features_needs_augmentation_off(tiny_arrays):
+def test_cache_features_needs_augmentation_off_and_pretrained_weights(tiny_arrays):
     X, y = tiny_arrays
     with pytest.raises(ValueError, match="cache_features=True needs augment=False"):
         PneumoniaClassifier(**FAST, cache_features=True).fit(X, y)
+    with pytest.raises(ValueError, match="cache_features=True needs pre-trained weights"):
+        PneumoniaClassifier(**FAST, cache_features=True, augment=False).fit(X, y)
     # "auto" with augmentation on simply trains the full network.
     clf = PneumoniaClassifier(**FAST, cache_features="auto", augment=True).fit(X, y)
     assert np.isfinite(clf.predict_proba(X)).all()
@@ -240,3 +251,99 @@ def test_label_smoothing_changes_the_loss(tiny_arrays):
     smooth = PneumoniaClassifier(**FAST, random_state=0, label_smoothing=0.2).fit(X, y)
     assert smooth.history_["loss"] != plain.history_["loss"]
     assert smooth.model_.loss.label_smoothing == 0.2
+
+
+# The scikit-learn contract ------------------------------------------------------------
+
+
+def test_unfitted_predictions_raise_not_fitted_error(tiny_arrays):
+    X, _ = tiny_arrays
+    clf = PneumoniaClassifier()
+    for method in (clf.predict_proba, clf.predict, clf.labels_for):
+        with pytest.raises(NotFittedError):
+            method(X if method is not clf.labels_for else [0.5])
+
+
+def test_partial_fit_is_not_offered():
+    assert not hasattr(PneumoniaClassifier(), "partial_fit")
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
+    X, y = tiny_arrays
+    weights = np.linspace(0.5, 2.0, len(X))
+    given = list(weights) if as_list else weights.copy()
+    y = np.array(["NORMAL"] * 9 + ["PNEUMONIA"] * 3)  # unbalanced, so class weights differ from 1
+    PneumoniaClassifier(**SMALL, class_weight="balanced").fit(X, y, sample_weight=given)
+    np.testing.assert_array_equal(np.asarray(given), weights)
+    with pytest.raises(ValueError, match="sample_weight"):
+        PneumoniaClassifier(**SMALL).fit(X, y, sample_weight=weights[:3])
+
+
+@pytest.mark.parametrize("labels, positive", [
+    (["PNEUMONIA", "healthy"], "PNEUMONIA"),  # sorted, PNEUMONIA comes first
+    (["NORMAL", "PNEUMONIA"], "PNEUMONIA"),
+    ([1, 0], 1),
+    (["a", "b"], "b"),
+])
+def test_threshold_applies_to_the_positive_class_as_evaluate_does(tiny_arrays, labels, positive):
+    X, _ = tiny_arrays
+    y = np.array(labels * 6)
+    clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    assert clf.pos_label_ == positive
+    p_pos = clf.predict_proba(X)[:, list(clf.classes_).index(positive)]
+    negative = [c for c in clf.classes_ if c != positive][0]
+    for threshold in (np.median(p_pos), p_pos.min(), 1.0):
+        clf.set_params(threshold=float(threshold))
+        expected = np.where(p_pos >= threshold, positive, negative)
+        np.testing.assert_array_equal(clf.predict(X), expected)
+        report = evaluate(clf, X, y)
+        assert report.pos_label == positive
+        assert report.confusion_matrix[1][1] + report.confusion_matrix[0][1] == np.sum(expected == positive)
+
+
+@pytest.mark.parametrize("X_bad, match", [
+    ((np.random.default_rng(0).random((12, 32, 32, 3)) * 255).astype(np.uint8), "uint8 pixels"),
+    (np.random.default_rng(0).random((12, 32, 32, 3), dtype=np.float32) * 255, r"values in \[.*, 25\d"),
+    (np.random.default_rng(0).random((12, 32, 32, 3), dtype=np.float32) - 0.5, "values in"),
+])
+def test_images_outside_0_1_are_refused_in_fit_and_predict(tiny_arrays, X_bad, match):
+    X, y = tiny_arrays
+    with pytest.raises(ValueError, match=match):
+        PneumoniaClassifier(**SMALL).fit(X_bad, y)
+    clf = PneumoniaClassifier(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="Normalizer"):
+        clf.predict_proba(X_bad)
+
+
+class BackboneSnapshot(keras.callbacks.Callback):
+    """The backbone's weights when training starts, before the first phase."""
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self, "before"):
+            self.before = [w.numpy().copy() for w in self.model.get_layer("backbone").weights]
+
+
+@pytest.mark.parametrize("pretrained", [False, True])
+def test_phase_1_trains_every_layer_from_scratch_and_the_head_alone_otherwise(tiny_arrays, tmp_path,
+                                                                              pretrained):
+    X, y = tiny_arrays
+    snapshot = BackboneSnapshot()
+    weights = smallcnn_weights_file(tmp_path) if pretrained else None
+    clf = PneumoniaClassifier(weights=weights, backbone="smallcnn", epochs=1, fine_tune_epochs=0,
+                              augment=True, batch_size=4, random_state=0, callbacks=[snapshot]).fit(X, y)
+    after = [w.numpy() for w in clf.model_.get_layer("backbone").weights]
+    changed = [not np.array_equal(b, a) for b, a in zip(snapshot.before, after)]
+    if pretrained:
+        assert not any(changed)  # frozen, BatchNormalization statistics included
+        assert clf.phases_ == [{"phase": 1, "trained": "head", "learning_rate": 1e-3, "epochs": 1}]
+    else:
+        assert all(changed)  # kernels, and BatchNormalization's scales and statistics
+        assert clf.phases_ == [{"phase": 1, "trained": "all layers", "learning_rate": 1e-3, "epochs": 1}]
+
+
+def test_phases_say_what_the_fine_tuning_phase_trained(tiny_arrays):
+    X, y = tiny_arrays
+    clf = PneumoniaClassifier(**{**SMALL, "fine_tune_epochs": 1, "fine_tune_layers": 4}).fit(X, y)
+    assert [p["trained"] for p in clf.phases_] == ["all layers", "head and top 4 backbone layers"]
+    assert clf.phases_[1]["learning_rate"] == 1e-5

@@ -71,6 +71,9 @@ def test_cli_predict_on_the_cluster_equals_local_prediction(model_file, image_se
                          "--output", str(outputs[name]), "--quiet", *extra]) == 0
     local, remote = (json.loads(outputs[name].read_text()) for name in ("local", "cluster"))
     assert len(local) == 12 and sum(row["error"] is not None for row in local) == 1
+    # Equal up to float rounding: the shards predict other batches than one local pass.
+    for row in (*local, *remote):
+        row["probability"] = None if row["probability"] is None else pytest.approx(row["probability"], abs=1e-6)
     assert remote == local
 
 

@@ -7,10 +7,12 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import get_decoder
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, JPEGLSNearLossless, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import JPEGLSNearLossless
+
+from conftest import write_dicom
 
 import skpneumo.dicom as dicom
 from skpneumo import ImageLoader, ImageReadError, Normalizer, cli, read_image
@@ -18,23 +20,6 @@ from skpneumo.datasets import load_chest_xray
 
 # Sample files that ship inside the pydicom package (the others need a download).
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
-
-
-def write_dicom(path, pixels, photometric="MONOCHROME2", bits_stored=None, **elements):
-    """Write a single-frame Part 10 DICOM file holding ``pixels``, uncompressed."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.set_pixel_data(pixels, photometric, bits_stored or pixels.dtype.itemsize * 8)
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    ds.save_as(path, enforce_file_format=True)
-    return Path(path)
 
 
 def ramp(dtype, top, shape=(16, 20)):
@@ -189,15 +174,34 @@ def test_pydicom_samples_that_are_refused(name, match):
     assert str(path) in str(err.value)
 
 
+def pydicom_display_image(path):
+    """What pydicom itself shows for a single-frame image we read (modality and VOI
+    transforms applied), else None."""
+    try:
+        ds = pydicom.dcmread(path)
+        if not ("PixelData" in ds and int(ds.get("NumberOfFrames") or 1) == 1
+                and ds.get("PhotometricInterpretation") in dicom.MONOCHROME + dicom.COLOUR):
+            return None
+        if ds.PhotometricInterpretation in dicom.COLOUR:
+            return ds.pixel_array
+        return apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds)
+    except Exception:  # not DICOM, damaged, or no decoder installed
+        return None
+
+
 @pytest.mark.parametrize("path", sorted(p for p in PYDICOM_FILES.rglob("*") if p.is_file()),
                          ids=lambda p: str(p.relative_to(PYDICOM_FILES)))
-def test_every_file_pydicom_ships_reads_or_fails_clearly(path):
-    try:
-        image = read_image(path)
-    except ImageReadError as err:
-        assert str(path) in str(err)
+def test_every_file_pydicom_ships_reads_as_pydicom_decodes_it_or_fails_clearly(path):
+    expected = pydicom_display_image(path)
+    if expected is None:
+        with pytest.raises(ImageReadError) as err:
+            read_image(path)
+        assert str(path) in str(err.value)
     else:
-        assert image.dtype in (np.uint8, np.uint16) and image.ndim in (2, 3)
+        image = read_image(path)
+        assert image.shape == expected.shape and image.dtype in (np.uint8, np.uint16)
+        # A picture where pydicom shows one; uniform where the file's window saturates it.
+        assert (image.max() > image.min()) == (expected.max() > expected.min())
 
 
 @pytest.mark.skipif(get_decoder(JPEGLSNearLossless).is_available, reason="a JPEG-LS decoder is installed")
@@ -269,9 +273,13 @@ def mixed_files(tmp_path):
 @pytest.mark.parametrize("n_jobs", [None, 2])
 def test_loader_mixes_dicom_and_png_in_threads(mixed_files, n_jobs):
     images = ImageLoader(n_jobs=n_jobs).transform(mixed_files)
+    assert images.dtype == np.uint16 and images.shape == (12, 10, 12)  # 8-bit files times 257
+    depths = set()
     for path, image in zip(mixed_files, images):
-        np.testing.assert_array_equal(image, read_image(path))
-    assert {image.dtype for image in images} == {np.dtype(np.uint8), np.dtype(np.uint16)}
+        alone = read_image(path)
+        depths.add(alone.dtype)
+        np.testing.assert_array_equal(image, alone.astype(np.uint16) * (257 if alone.dtype == np.uint8 else 1))
+    assert depths == {np.dtype(np.uint8), np.dtype(np.uint16)}
 
 
 def test_loader_checks_dicom_headers_before_decoding(mixed_files, tmp_path, monkeypatch):

@@ -80,7 +80,7 @@ def test_heatmaps_are_image_sized_in_unit_range_deterministic_and_match_predict(
 
 def test_a_bare_classifier_explains_preprocessed_arrays(quadrant_model):
     pipe, (paths, *_) = quadrant_model
-    clf, X = pipe.named_steps["clf"], pipe[:4].transform(paths[-3:])  # PNEUMONIA films
+    clf, X = pipe.named_steps["clf"], pipe[:-1].transform(paths[-3:])  # PNEUMONIA films, as clf takes them
     maps, _ = grad_cam(clf.model_, X)
     for heat, cam in zip(explain(clf, X), maps):
         # Upsampled first, then scaled to a maximum of 1.
@@ -203,3 +203,17 @@ def test_jax_backend_gives_the_same_maps(tmp_path):
     maps, proba = grad_cam(model, jax_out["images"])
     np.testing.assert_allclose(maps, jax_out["maps"], rtol=1e-3, atol=1e-5 * maps.max())
     np.testing.assert_allclose(proba, jax_out["proba"], rtol=1e-4)
+
+
+def test_large_jpegs_are_overlaid_at_their_size_on_disk_and_scored_as_predict_does(quadrant_model, tmp_path):
+    pipe, _ = quadrant_model
+    rng = np.random.default_rng(2)
+    path = tmp_path / "large.jpeg"
+    big = np.clip(rng.normal(70, 10, (600, 520)), 0, 255).astype(np.uint8)
+    big[100:300, 80:260] = 190  # an opacity
+    cv2.imwrite(str(path), big)
+    heatmaps, proba = explain(pipe, [path], out=tmp_path / "cam", return_proba=True)
+    assert heatmaps[0].shape == (600, 520)
+    assert cv2.imread(str(tmp_path / "cam" / "large_gradcam.png")).shape[:2] == (600, 520)
+    # The model saw the reduced decode the pipeline makes for its 64 px input.
+    np.testing.assert_allclose(proba, pipe.predict_proba([path])[:, 1], rtol=1e-4, atol=1e-6)

@@ -182,12 +182,13 @@ def test_different_shapes_give_object_array(tmp_path):
     assert out[1].shape == (20, 8, 3)
 
 
-def test_same_shape_different_dtype_gives_object_array(tmp_path):
-    a = _write(tmp_path / "a.png", _rand((10, 12)))
-    b = _write(tmp_path / "b.png", _rand((10, 12), np.uint16))
+def test_same_shape_different_depths_stack_at_16_bits_keeping_brightness(tmp_path):
+    img8, img16 = _rand((10, 12)), _rand((10, 12), np.uint16)
+    a, b = _write(tmp_path / "a.png", img8), _write(tmp_path / "b.png", img16)
     out = ImageLoader().transform([a, b])
-    assert out.dtype == object and out.shape == (2,)
-    assert [img.dtype for img in out] == [np.uint8, np.uint16]
+    assert out.dtype == np.uint16 and out.shape == (2, 10, 12)
+    np.testing.assert_array_equal(out[0], img8.astype(np.uint16) * 257)  # 255 -> 65535
+    np.testing.assert_array_equal(out[1], img16)
 
 
 def test_same_shapes_are_stacked(tmp_path):

@@ -231,11 +231,21 @@ def test_in_memory_arrays_through_the_pipeline(image_set):
 
 
 def test_loader_decodes_for_the_pipeline_size():
-    assert make_pipeline(size=64).get_params()["load__reduce_to"] == (64, 64)
-    assert make_pipeline(size=(64, 48)).get_params()["load__reduce_to"] == (64, 48)
+    # Read when the pipeline runs, so that searches over resize__size need nothing else.
+    assert make_pipeline(size=64).get_params()["load__reduce_to"] == "auto"
     assert make_pipeline(reduce_to=None).get_params()["load__reduce_to"] is None
     assert make_pipeline(load=ImageLoader()).get_params()["load__reduce_to"] is None
     assert make_pipeline().get_params()["load__n_jobs"] == -1
+    with pytest.raises(ValueError, match="load__reduce_to=.32, 32. is smaller than resize__size=64"):
+        fast_pipeline(size=64, reduce_to=(32, 32)).fit(["a.png", "b.png"], ["NORMAL", "PNEUMONIA"])
+
+
+def test_chunk_size_is_a_parameter(image_set):
+    pipe = fast_pipeline().set_params(chunk_size=8)
+    assert clone(pipe).get_params()["chunk_size"] == 8
+    assert "chunk_size" in GridSearchCV(pipe, {"chunk_size": [8, 16]}).param_grid
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
+        fast_pipeline(smote=None).set_params(chunk_size=0).fit(*image_set[:2])
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +270,7 @@ def mixed_files(image_set, tmp_path_factory):
 def test_fused_loading_equals_the_steps_one_by_one(mixed_files, n_jobs):
     pipe = fast_pipeline(n_jobs=n_jobs, size=48)
     steps = [pipe.named_steps[name] for name in ("load", "resize", "rgb", "normalize")]
-    loaded = steps[0].transform(mixed_files)
+    loaded = clone(steps[0]).set_params(reduce_to=48).transform(mixed_files)
     assert any(img.shape[0] < 260 for img in loaded)  # some were decoded reduced
     one_by_one = loaded
     for step in steps[1:3]:
@@ -282,8 +292,8 @@ def test_chunked_prediction_is_bitwise_equal_to_one_pass(fitted, image_set, monk
     clf = fitted.named_steps["clf"]
     sizes = []
     predict_proba = clf.predict_proba
-    monkeypatch.setattr(clf, "predict_proba", lambda X, **kw: sizes.append(len(X)) or predict_proba(X, **kw))
     monkeypatch.setattr(fitted, "chunk_size", 13)  # rounded down to batch_size=8
+    monkeypatch.setattr(clf, "predict_proba", lambda X, **kw: sizes.append(len(X)) or predict_proba(X, **kw))
     np.testing.assert_array_equal(fitted.predict_proba(list(paths)), one_pass)
     assert sizes == [8, 8, 8]
     np.testing.assert_array_equal(fitted.predict(paths), labels)

@@ -308,13 +308,13 @@ def test_normalizer_mixed_bit_depths_per_image():
     np.testing.assert_allclose(out[:, 0, 0], [1.0, 255 / 65535, 1.0, 0.25], rtol=1e-6)
 
 
-def test_normalizer_loader_object_array(tmp_path):
+def test_normalizer_on_files_of_two_depths(tmp_path):
     p8 = _write(tmp_path / "a.png", np.full((6, 6), 51, np.uint8))
     p16 = _write(tmp_path / "b.png", np.full((6, 6), 13107, np.uint16))
     loaded = ImageLoader().transform([p8, p16])
-    assert loaded.dtype == object  # same shape, different dtype
+    assert loaded.dtype == np.uint16  # stacked at the deeper depth, 51 * 257 == 13107
     out = Normalizer().transform(loaded)
-    np.testing.assert_allclose(out, 0.2, rtol=1e-6)
+    np.testing.assert_array_equal(out, np.float32(51) / np.float32(255))
 
 
 # The preprocessing chain in a scikit-learn pipeline --------------------------------
