@@ -13,7 +13,7 @@ from skpneumo import PneumoniaClassifier, WeightsUnavailableError
 from skpneumo import model as model_module
 from skpneumo.evaluation import evaluate
 
-FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)
+FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)  # the default ResNet-50
 SMALL = dict(FAST, backbone="smallcnn")  # where the backbone does not matter
 
 
@@ -46,7 +46,7 @@ def test_fit_predict_proba_and_labels(tiny_arrays):
 def test_integer_labels_and_threshold(tiny_arrays):
     X, _ = tiny_arrays
     y = np.array([0, 1] * 6)
-    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+    clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
     assert list(clf.classes_) == [0, 1]
     p = clf.predict_proba(X)[:, 1]
     clf.set_params(threshold=0.0)
@@ -87,23 +87,23 @@ def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
 
 def test_validation_split_early_stopping(tiny_arrays):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**{**FAST, "epochs": 3}, validation_split=0.34,
+    clf = PneumoniaClassifier(**{**SMALL, "epochs": 3}, validation_split=0.34,
                               early_stopping_patience=1, random_state=0).fit(X, y)
     assert "val_auc" in clf.history_ and 1 <= len(clf.history_["val_auc"]) <= 3
 
 
 def test_validation_data_fit_param(tiny_arrays):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X[:8], y[:8], validation_data=(X[8:], y[8:]))
+    clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X[:8], y[:8], validation_data=(X[8:], y[8:]))
     assert len(clf.history_["val_auc"]) == 1
     with pytest.raises(ValueError, match="validation_data"):
-        PneumoniaClassifier(**FAST).fit(X, y, validation_data=(X[:2], np.array(["NORMAL", "OTHER"])))
+        PneumoniaClassifier(**SMALL).fit(X, y, validation_data=(X[:2], np.array(["NORMAL", "OTHER"])))
 
 
 def test_class_weight_balanced(tiny_arrays):
     X, y = tiny_arrays
     y = np.array(["NORMAL"] * 3 + ["PNEUMONIA"] * 9)
-    clf = PneumoniaClassifier(**FAST, class_weight="balanced", random_state=0).fit(X, y)
+    clf = PneumoniaClassifier(**SMALL, class_weight="balanced", random_state=0).fit(X, y)
     assert clf.predict_proba(X).shape == (12, 2)
 
 
@@ -111,7 +111,7 @@ def test_quiet_by_default(tiny_arrays):
     X, y = tiny_arrays
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        PneumoniaClassifier(**FAST, random_state=0).fit(X, y).predict_proba(X)
+        PneumoniaClassifier(**SMALL, random_state=0).fit(X, y).predict_proba(X)
     assert out.getvalue() == ""
 
 
@@ -153,7 +153,7 @@ def test_imagenet_preprocessing_matches_keras(mode):
 def test_bad_parameters_fail_before_training(tiny_arrays, param, value):
     X, y = tiny_arrays
     with pytest.raises(ValueError, match=param):
-        PneumoniaClassifier(**{**FAST, param: value}).fit(X, y)
+        PneumoniaClassifier(**{**SMALL, param: value}).fit(X, y)
 
 
 def test_nothing_to_train_is_an_error(tiny_arrays):
@@ -190,7 +190,7 @@ def test_imagenet_offline_fails_fast_with_instructions(tiny_arrays, tmp_path, mo
 def test_bad_images(X_bad, match):
     y = np.array(["NORMAL", "PNEUMONIA"] * 2)
     with pytest.raises(ValueError, match=match):
-        PneumoniaClassifier(**FAST).fit(X_bad, y)
+        PneumoniaClassifier(**SMALL).fit(X_bad, y)
 
 
 @pytest.mark.parametrize("y_bad, match", [
@@ -201,12 +201,12 @@ def test_bad_images(X_bad, match):
 def test_bad_labels(tiny_arrays, y_bad, match):
     X, _ = tiny_arrays
     with pytest.raises(ValueError, match=match):
-        PneumoniaClassifier(**FAST).fit(X, np.array(y_bad))
+        PneumoniaClassifier(**SMALL).fit(X, np.array(y_bad))
 
 
 def test_predict_rejects_other_image_size(tiny_arrays):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST).fit(X, y)
+    clf = PneumoniaClassifier(**SMALL).fit(X, y)
     with pytest.raises(ValueError, match="shape"):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
 
@@ -237,18 +237,18 @@ def test_cached_features_train_exactly_like_the_full_network(dropout, tmp_path):
 def test_cache_features_needs_augmentation_off_and_pretrained_weights(tiny_arrays):
     X, y = tiny_arrays
     with pytest.raises(ValueError, match="cache_features=True needs augment=False"):
-        PneumoniaClassifier(**FAST, cache_features=True).fit(X, y)
+        PneumoniaClassifier(**SMALL, cache_features=True).fit(X, y)
     with pytest.raises(ValueError, match="cache_features=True needs pre-trained weights"):
-        PneumoniaClassifier(**FAST, cache_features=True, augment=False).fit(X, y)
+        PneumoniaClassifier(**SMALL, cache_features=True, augment=False).fit(X, y)
     # "auto" with augmentation on simply trains the full network.
-    clf = PneumoniaClassifier(**FAST, cache_features="auto", augment=True).fit(X, y)
+    clf = PneumoniaClassifier(**SMALL, cache_features="auto", augment=True).fit(X, y)
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
 def test_label_smoothing_changes_the_loss(tiny_arrays):
     X, y = tiny_arrays
-    plain = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
-    smooth = PneumoniaClassifier(**FAST, random_state=0, label_smoothing=0.2).fit(X, y)
+    plain = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    smooth = PneumoniaClassifier(**SMALL, random_state=0, label_smoothing=0.2).fit(X, y)
     assert smooth.history_["loss"] != plain.history_["loss"]
     assert smooth.model_.loss.label_smoothing == 0.2
 

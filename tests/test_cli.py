@@ -142,6 +142,7 @@ def test_python_dash_m_help():
     assert result.returncode == 0 and "--format" in result.stdout
 
 
+@pytest.mark.slow
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     # The real demo trains longer; the same steps with a one-epoch model.
     monkeypatch.setattr(cli, "DEMO_SIZE", 32)

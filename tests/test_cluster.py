@@ -45,6 +45,7 @@ def grid_search():
     return search.fit(X.clip(0, 1).astype(np.float32), y)
 
 
+@pytest.mark.slow
 def test_grid_search_on_the_cluster_matches_the_local_one(client):
     local = grid_search()
     with joblib.parallel_config(backend="dask"):

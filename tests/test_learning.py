@@ -31,6 +31,7 @@ def imbalanced_task(tmp_path_factory):
     return {part: (np.array(p), np.array(y)) for part, (p, y) in sets.items()}
 
 
+@pytest.mark.slow
 def test_default_pipeline_learns_a_synthetic_task(imbalanced_task):
     (X, y), (X_test, y_test) = imbalanced_task["train"], imbalanced_task["test"]
     pipe = make_pipeline(**SMALL, epochs=10, fine_tune_epochs=0).fit(X, y)
@@ -72,6 +73,7 @@ class ValidationPredictions(keras.callbacks.Callback):
         self.epochs.append(self.model.predict(self.X_val, verbose=0).ravel())
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_the_best_epoch(imbalanced_task):
     (X, y), (X_val, y_val) = imbalanced_task["train"], imbalanced_task["test"]
     params = dict(SMALL, epochs=12, fine_tune_epochs=0, augment=False, early_stopping_patience=2)
@@ -86,6 +88,7 @@ def test_early_stopping_restores_the_best_epoch(imbalanced_task):
     np.testing.assert_allclose(final, recorder.epochs[best], rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_validation_split_keeps_each_patient_on_one_side(imbalanced_task, tmp_path, monkeypatch):
     paths, _ = imbalanced_task["train"]
     data = tmp_path / "train"
@@ -100,9 +103,10 @@ def test_cli_validation_split_keeps_each_patient_on_one_side(imbalanced_task, tm
         return fit(self, X, y, **params)
 
     monkeypatch.setattr(PneumoniaPipeline, "fit", spy)
-    args = ["fit", str(data), "--out", str(tmp_path / "m.joblib"), "--val-size", "0.25", "--weights", "none",
-            "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--quiet"]
-    for seed in ("0", "1", "2"):
+    # The cpu preset from scratch: the compact network, SMOTE, early stopping on the validation side.
+    args = ["fit", str(data), "--out", str(tmp_path / "m.joblib"), "--val-size", "0.25", "--preset", "cpu",
+            "--weights", "none", "--image-size", "32", "--fine-tune-epochs", "1", "--quiet"]
+    for seed in ("0", "1"):
         assert cli.main([*args, "--random-state", seed]) == 0
         groups = dict(zip(*[load_chest_xray(data).paths, load_chest_xray(data).groups]))
         train = {groups[p] for p in seen["train"]}

@@ -58,7 +58,8 @@ def test_small_cnn_weights_file_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+@pytest.mark.parametrize("backbone", [b if b in ("resnet50", "smallcnn") else pytest.param(b, marks=pytest.mark.slow)
+                                      for b in sorted(BACKBONES)])
 def test_every_backbone_trains_and_predicts(backbone):
     rng = np.random.default_rng(0)
     X = rng.random((6, 32, 32, 3), dtype=np.float32)

@@ -12,7 +12,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone, is_classifier
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import (
     FixedThresholdClassifier, GridSearchCV, GroupKFold, StratifiedKFold,
     TunedThresholdClassifierCV, check_cv, cross_validate,
@@ -98,10 +98,17 @@ def test_smote_disabled_and_class_weight(image_set):
 def test_cross_validation_with_standard_scorers(image_set):
     paths, labels, _ = image_set
     y = (labels == "PNEUMONIA").astype(int)
-    scores = cross_validate(fast_pipeline(), paths, y, cv=3,
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    scores = cross_validate(fast_pipeline(), paths, y, cv=cv, return_estimator=True, return_indices=True,
                             scoring=["roc_auc", "f1", "average_precision", "neg_log_loss"])
     for name in ("roc_auc", "f1", "average_precision", "neg_log_loss"):
         assert np.isfinite(scores[f"test_{name}"]).all(), name
+    # The scorers read the positive class's column: each fold's scores are the ones
+    # computed by hand from P(PNEUMONIA) and the model's own labels.
+    for k, (model, test) in enumerate(zip(scores["estimator"], scores["indices"]["test"])):
+        proba, predicted = model.predict_proba(paths[test])[:, 1], model.predict(paths[test])
+        assert scores["test_roc_auc"][k] == pytest.approx(roc_auc_score(y[test], proba))
+        assert scores["test_f1"][k] == pytest.approx(f1_score(y[test], predicted))
 
 
 def test_grid_search_by_patient_in_parallel(image_set):

@@ -126,6 +126,7 @@ def test_8_bit_and_16_bit_copies_of_a_film_preprocess_identically(tmp_path):
     np.testing.assert_array_equal(both[1], pipe[:-1].transform([tmp_path / "b.png"])[0])
 
 
+@pytest.mark.slow
 def test_grid_search_over_the_image_size_by_patient(hospital_files):
     paths, labels, groups = hospital_files
     pipe = make_pipeline(**FAST)
@@ -161,6 +162,7 @@ def huge_png_header(path, side=40000):
     return path
 
 
+@pytest.mark.slow
 def test_a_huge_image_is_named_and_the_cli_predicts_the_others(hospital_files, tmp_path, capsys):
     paths, labels, _ = hospital_files
     huge = huge_png_header(tmp_path / "huge film.png")
