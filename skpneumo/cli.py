@@ -18,11 +18,17 @@ import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from . import __version__  # noqa: E402
 from ._labels import positive_index  # noqa: E402
+
+# The backbone names of skpneumo.model.BACKBONES, without importing Keras to parse arguments.
+BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn"]
 
 # Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
 # at its full size, often 2000x2000.
 EXPLAIN_CHUNK = 32
+# Files per prediction chunk for models without a chunk_size of their own (wrappers).
+DEFAULT_CHUNK = 1024
 
 
 class CLIError(Exception):
@@ -69,25 +75,50 @@ def _write_atomically(path, write):
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates the file 0600: give it the mode any new file gets here.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def load_model(path):
-    """Load a fitted skpneumo pipeline saved with joblib, or raise :class:`CLIError`."""
-    from .classifier import PneumoniaClassifier
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
+
+def _check_output_file(path):
+    """Fail now, before any long work, if ``path`` cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CLIError(f"output folder does not exist: '{folder}'")
+    if path.is_dir():
+        raise CLIError(f"'{path}' is a folder; give a file name")
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f"cannot write to '{folder}': permission denied")
+
+
+def load_model(path):
+    """Load a fitted model saved with joblib, or raise :class:`CLIError`.
+
+    A skpneumo pipeline, or a fitted scikit-learn wrapper of one (such as
+    ``CalibratedClassifierCV`` or ``TunedThresholdClassifierCV``) with
+    ``predict_proba`` and two ``classes_``.
+    """
+    # Checked before joblib imports TensorFlow: a typo fails in milliseconds.
     if not os.path.isfile(path):
         raise CLIError(f"model file not found: '{path}'")
     try:
         model = joblib.load(path)
     except Exception as exc:
-        raise CLIError(f"'{path}' is not a skpneumo model file or is corrupt ({type(exc).__name__})") from None
-    final = model.steps[-1][1] if hasattr(model, "steps") else None
-    if not isinstance(final, PneumoniaClassifier) or not hasattr(final, "model_"):
-        raise CLIError(f"'{path}' does not hold a fitted skpneumo pipeline")
+        raise CLIError(f"'{path}' is not a skpneumo model file or is corrupt ({type(exc).__name__}: {exc}); "
+                       "--debug shows where loading failed") from exc
+    if not (hasattr(model, "predict_proba") and len(getattr(model, "classes_", ())) == 2):
+        raise CLIError(f"'{path}' does not hold a fitted skpneumo pipeline or a fitted binary classifier "
+                       f"with predict_proba (it holds a {type(model).__name__})")
     return model
 
 
@@ -173,10 +204,29 @@ def _per_file(func, paths):
         return results, errors
 
 
+def skpneumo_classifier(model):
+    """The :class:`PneumoniaClassifier` that decides for ``model`` (a skpneumo pipeline or
+    the classifier itself), or None for other models, such as scikit-learn wrappers."""
+    from .classifier import PneumoniaClassifier
+
+    steps = getattr(model, "steps", None)
+    final = steps[-1][1] if steps else model
+    return final if isinstance(final, PneumoniaClassifier) else None
+
+
 def _predict_chunk(model, paths):
-    """Probabilities of the positive class for the readable paths, and an error (or None) per path."""
+    """``(probability of the positive class, label)`` for the readable paths, and an
+    error (or None) per path."""
     column = positive_index(model.classes_)
-    return _per_file(lambda chunk: model.predict_proba(chunk)[:, column], paths)
+    clf = skpneumo_classifier(model)
+
+    def predict(chunk):
+        p = model.predict_proba(chunk)[:, column]
+        # A wrapper decides by its own rule (a tuned threshold, calibrated probabilities).
+        labels = clf.labels_for(p) if clf is not None else model.predict(chunk)
+        return list(zip(p.tolist(), np.asarray(labels).tolist()))
+
+    return _per_file(predict, paths)
 
 
 def predict_paths(model, paths, quiet):
@@ -185,21 +235,17 @@ def predict_paths(model, paths, quiet):
     Returns a list of dicts, in the order of ``paths``, with ``path``,
     ``probability`` (of the positive class, ``pos_label_``), ``label`` and ``error``.
     """
-    clf = model.steps[-1][1]
     rows = []
     with _progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for chunk in _chunks(paths, model.chunk_size):
-            proba, errors = _predict_chunk(model, chunk)
-            proba = iter(proba)
+        for chunk in _chunks(paths, getattr(model, "chunk_size", DEFAULT_CHUNK)):
+            results, errors = _predict_chunk(model, chunk)
+            results = iter(results)
             for path, error in zip(chunk, errors):
                 if error:
                     rows.append({"path": path, "probability": None, "label": None, "error": error})
                     continue
-                p = float(next(proba))
-                label = clf.labels_for(p)
-                rows.append({"path": path, "probability": p,
-                             "label": label.item() if hasattr(label, "item") else label,
-                             "error": None})
+                p, label = next(results)
+                rows.append({"path": path, "probability": float(p), "label": label, "error": None})
             bar.update(len(chunk))
     return rows
 
@@ -229,7 +275,15 @@ def _classifier_params(args):
         if value is not None:
             params[name] = value
     if args.fine_tune_layers is not None:
-        params["fine_tune_layers"] = "all" if args.fine_tune_layers == "all" else int(args.fine_tune_layers)
+        params["fine_tune_layers"] = args.fine_tune_layers
+    if args.backbone is not None:
+        params["backbone"] = args.backbone
+    if args.clahe:
+        from .preprocessing import CLAHE
+
+        params["clahe"] = CLAHE()
+    if args.tta is not None:
+        params["tta"] = None if args.tta == "none" else args.tta
     if args.image_size is not None:
         params["size"] = args.image_size
     if args.preset:
@@ -256,6 +310,7 @@ def _operating_point(args):
 
 def cmd_fit(args):
     operating_point = _operating_point(args)
+    _check_output_file(args.out)
     data = _load_split(args.data_dir, "train")
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
@@ -277,10 +332,12 @@ def cmd_evaluate(args):
     from .evaluation import evaluate
 
     model = load_model(args.model)
+    # A tuned wrapper's own threshold, so that the report scores the decisions it makes.
+    threshold = args.threshold if args.threshold is not None else getattr(model, "best_threshold_", None)
     data = _load_split(args.data_dir, args.split)
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
     report = evaluate(model, data.paths, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
-                      n_bootstrap=args.n_bootstrap, confidence=args.confidence,
+                      threshold=threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
     try:
         written = report.save(args.report)
@@ -291,8 +348,22 @@ def cmd_evaluate(args):
     return 0
 
 
+def _override_threshold(model, args):
+    """Apply ``--threshold`` to the model's classifier, if given."""
+    if args.threshold is None:
+        return
+    clf = skpneumo_classifier(model)
+    if clf is None:
+        raise CLIError(f"--threshold needs a skpneumo pipeline: '{args.model}' holds a "
+                       f"{type(model).__name__}, which decides by its own rule")
+    clf.set_params(threshold=args.threshold)
+
+
 def cmd_predict(args):
+    if args.output:
+        _check_output_file(args.output)
     model = load_model(args.model)
+    _override_threshold(model, args)
     paths = _expand_paths(args.paths)
     if args.scheduler:
         from .cluster import predict_on_cluster
@@ -328,7 +399,10 @@ def cmd_explain(args):
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out must be a folder, but '{out}' is a file")
     names = dict(zip(paths, overlay_names(paths)))
-    clf = model.steps[-1][1]
+    clf = skpneumo_classifier(model)
+    if clf is None:
+        raise CLIError(f"explain needs a skpneumo pipeline; '{args.model}' holds a {type(model).__name__} "
+                       "(explain the pipeline it wraps instead)")
 
     def explain_chunk(chunk):
         _, proba = explain(model, chunk, out=out, names=[names[p] for p in chunk],
@@ -373,11 +447,17 @@ def cmd_demo(args):
     test = load_chest_xray(data_dir, split="test")
     _say(args, f"1/4 synthetic chest X-rays written to {data_dir} "
                f"(train {len(train.paths)}, test {len(test.paths)})")
-    pipe, _ = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
-                     val_size=None, random_state=args.random_state, quiet=args.quiet)
+    # Early stopping and the decision threshold on held-out patients, as for real films.
+    pipe, validation = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
+                                 val_size=DEMO_VAL_SIZE, random_state=args.random_state, quiet=args.quiet)
+    from .thresholds import set_operating_point
+
+    point = set_operating_point(pipe.named_steps["clf"], *validation)
     model_path = out / "model.joblib"
     _write_atomically(model_path, lambda tmp: joblib.dump(pipe, tmp))
-    _say(args, f"2/4 ResNet-50 (offline, weights=None, {DEMO_SIZE}px) trained and saved to {model_path}")
+    _say(args, f"2/4 compact CNN from scratch (offline, weights=None, {DEMO_PARAMS['size']}px) trained, "
+               f"threshold {point.threshold:.3f} chosen on {len(validation[1])} validation images "
+               f"(Youden's J), saved to {model_path}")
     report = evaluate(pipe, test.paths, test.labels, groups=test.groups,
                       random_state=args.random_state)
     report_dir = out / "report"
@@ -396,11 +476,11 @@ def cmd_demo(args):
 
 
 DEMO_IMAGE_SIZE = 64
-DEMO_SIZE = 32
-# From scratch, the whole network must train: no frozen phase. 32x32 inputs keep
-# 20 epochs of ResNet-50 within a few minutes on 2 CPU cores.
-DEMO_PARAMS = dict(weights=None, size=DEMO_SIZE, epochs=0, fine_tune_layers="all",
-                   fine_tune_epochs=20, fine_tune_learning_rate=1e-3, batch_size=16)
+DEMO_VAL_SIZE = 0.2
+# The compact CNN of the cpu preset, from scratch at the images' own 64 px, whole network
+# in one phase; early stopping on validation patients ends it after about 10 epochs.
+DEMO_PARAMS = dict(weights=None, backbone="smallcnn", size=DEMO_IMAGE_SIZE, epochs=0, fine_tune_layers="all",
+                   fine_tune_epochs=15, fine_tune_learning_rate=1e-3, batch_size=16)
 
 
 def _counts(labels):
@@ -442,6 +522,15 @@ def _unit_interval(text):
     return value
 
 
+def _layers(text):
+    if text == "all":
+        return text
+    try:
+        return _non_negative_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 or 'all', got {text!r}") from None
+
+
 def _sensitivity(text):
     value = float(text)
     if not 0 < value <= 1:
@@ -451,14 +540,21 @@ def _sensitivity(text):
 
 def build_parser():
     """The argument parser of the ``skpneumo`` command."""
+    # The common flags work before or after the command: the command's copies default to
+    # SUPPRESS, so that they leave the value given before the command alone.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or messages")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
 
     parser = argparse.ArgumentParser(
         prog="skpneumo",
         description="Pneumonia detection on chest X-rays with a scikit-learn pipeline.",
     )
+    parser.add_argument("--version", action="version", version=f"skpneumo {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", parents=[common], help="run the whole job offline on synthetic data",
@@ -480,7 +576,7 @@ def build_parser():
                      help="phase 1 epochs: the head on a frozen pre-trained backbone, every layer "
                           "with --weights none (default 10)")
     fit.add_argument("--fine-tune-epochs", type=_non_negative_int, help="phase 2 epochs (default 5)")
-    fit.add_argument("--fine-tune-layers", help="backbone layers to fine-tune, or 'all' (default 30)")
+    fit.add_argument("--fine-tune-layers", type=_layers, help="backbone layers to fine-tune, or 'all' (default 30)")
     fit.add_argument("--learning-rate", type=float, help="phase 1 learning rate (default 1e-3)")
     fit.add_argument("--fine-tune-learning-rate", type=float, help="phase 2 learning rate (default 1e-5)")
     fit.add_argument("--batch-size", type=_positive_int, help="default 32")
@@ -488,6 +584,11 @@ def build_parser():
                      help="named recipe for the machine (see docs/benchmarks.md); the other "
                           "options override its values")
     fit.add_argument("--weights", help="imagenet (default), none, or a weights file PATH")
+    fit.add_argument("--backbone", choices=BACKBONE_NAMES, help="feature extractor (default resnet50)")
+    fit.add_argument("--clahe", action="store_true",
+                     help="contrast-limited adaptive histogram equalisation after resizing")
+    fit.add_argument("--tta", choices=["none", "default"],
+                     help="test-time augmentation at prediction (default none)")
     fit.add_argument("--no-smote", action="store_true", help="disable SMOTE oversampling")
     fit.add_argument("--class-weight", action="store_true", help="balanced class weights")
     fit.add_argument("--val-size", type=_fraction,
@@ -505,6 +606,8 @@ def build_parser():
     ev.add_argument("model", metavar="MODEL")
     ev.add_argument("data_dir", metavar="DATA_DIR")
     ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
+    ev.add_argument("--threshold", type=_unit_interval,
+                    help="decision threshold on P(PNEUMONIA) instead of the model's own")
     ev.add_argument("--split", default="test",
                     help="split to evaluate when DATA_DIR holds several (default: %(default)s)")
     ev.add_argument("--n-bootstrap", type=_non_negative_int, default=1000, metavar="N",
@@ -524,6 +627,8 @@ def build_parser():
     pr.add_argument("model", metavar="MODEL")
     pr.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     pr.add_argument("--format", choices=["csv", "json"], default="csv")
+    pr.add_argument("--threshold", type=_unit_interval,
+                    help="decision threshold on P(PNEUMONIA) instead of the model's own")
     pr.add_argument("--output", help="write results to this file instead of stdout")
     pr.add_argument("--scheduler", metavar="ADDRESS",
                     help="shard the images over the workers of this Dask scheduler (tcp://host:8786); "
@@ -554,7 +659,9 @@ def main(argv=None):
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # The whole message: advice (where to put a weights file, what to install) often
+        # follows the first line.
+        message = str(exc).strip() or type(exc).__name__
         print(f"skpneumo: error: {message}", file=sys.stderr)
         return 1
 

@@ -174,6 +174,33 @@ def _offline_message(backbone, reason):
     )
 
 
+# File signatures of the formats keras.Model.load_weights reads: HDF5 (.weights.h5 and
+# legacy .h5) and the zipped .keras format.
+_WEIGHTS_SIGNATURES = {".h5": b"\x89HDF\r\n\x1a\n", ".hdf5": b"\x89HDF\r\n\x1a\n", ".keras": b"PK\x03\x04"}
+
+
+def _check_weights_file(path):
+    """Raise unless ``path`` is a readable Keras weights file, by name and signature."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"weights file not found: '{path}' (weights must be 'imagenet', None or "
+            "the path to a Keras weights file)."
+        )
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in _WEIGHTS_SIGNATURES:
+        raise ValueError(
+            f"weights file '{path}' is not a Keras weights file: expected a name ending in "
+            ".weights.h5, .h5 or .keras."
+        )
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if not head.startswith(_WEIGHTS_SIGNATURES[suffix]):
+        raise ValueError(
+            f"weights file '{path}' is not a valid {suffix} file (its first bytes are not "
+            f"those of {'HDF5' if suffix != '.keras' else 'a .keras archive'}): truncated, or another format."
+        )
+
+
 def check_weights(weights, backbone="resnet50", timeout=10.0):
     """Check that ``weights`` can be used, before any training data is loaded.
 
@@ -190,18 +217,16 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
     ------
     FileNotFoundError
         If ``weights`` is a path that does not exist.
+    ValueError
+        If ``weights`` is a file that is not a Keras weights file (by its name and
+        its first bytes).
     WeightsUnavailableError
         If ImageNet weights are neither cached nor downloadable.
     """
     if weights is None:
         return
     if weights != "imagenet":
-        path = os.fspath(weights)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"weights file not found: '{path}' (weights must be 'imagenet', None or "
-                "the path to a Keras weights file)."
-            )
+        _check_weights_file(os.fspath(weights))
         return
     spec = BACKBONES[backbone]
     if spec.weights_url is None:

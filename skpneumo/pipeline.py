@@ -81,6 +81,11 @@ class PneumoniaPipeline(Pipeline):
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.chunk_size = chunk_size
 
+    def __setstate__(self, state):
+        # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
+        state.setdefault("chunk_size", 1024)
+        super().__setstate__(state)
+
     def _fused_head(self, fitting, with_final=False):
         """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
 

@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import joblib
 import pytest
 
+import skpneumo
 from skpneumo import cli
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.thresholds import choose_threshold
@@ -52,7 +54,7 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     report = tmp_path / "report"
     assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(report), "--quiet"]) == 0
     assert {p.name for p in report.iterdir()} == {
-        "report.json", "report.md", "roc_curve.png", "confusion_matrix.png"}
+        "report.json", "report.md", "roc_curve.png", "confusion_matrix.png", "pr_curve.png", "reliability.png"}
     data = json.loads((report / "report.json").read_text())
     assert data["n_samples"] == 24
     assert data["threshold"] == joblib.load(model_file).named_steps["clf"].threshold
@@ -145,7 +147,6 @@ def test_python_dash_m_help():
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     # The real demo trains longer; the same steps with a one-epoch model.
-    monkeypatch.setattr(cli, "DEMO_SIZE", 32)
     monkeypatch.setattr(cli, "DEMO_PARAMS", {**cli.DEMO_PARAMS, "size": 32, "fine_tune_epochs": 1})
     assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--n-per-class", "10"]) == 0
     out = capsys.readouterr().out
@@ -197,3 +198,145 @@ def test_explain_refuses_a_file_as_output_folder(model_file, data_dir, tmp_path,
     image = next((data_dir / "test" / "NORMAL").iterdir())
     assert cli.main(["explain", str(model_file), str(image), "--out", str(image), "--quiet"]) == 1
     assert "must be a folder" in last_stderr_line(capsys)
+
+
+# Daily use: errors keep their advice, checks come first, flags anywhere -------------
+
+
+def test_version_and_common_flags_before_or_after_the_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"skpneumo {skpneumo.__version__}"
+    for argv in (["--quiet", "predict", "/no/model.joblib", "x"], ["predict", "/no/model.joblib", "x", "--quiet"]):
+        args = cli.build_parser().parse_args(argv)
+        assert args.quiet is True and args.debug is False
+    assert cli.build_parser().parse_args(["--debug", "fit", "d", "--out", "m"]).debug is True
+
+
+def test_backbone_names_match_the_model_module():
+    from skpneumo.model import BACKBONES
+
+    assert sorted(BACKBONES) == cli.BACKBONE_NAMES
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["fit", "d", "--out", "m", "--fine-tune-layers", "abc"], "--fine-tune-layers"),
+    (["fit", "d", "--out", "m", "--backbone", "vgg16"], "--backbone"),
+    (["predict", "m", "x", "--threshold", "1.5"], "--threshold"),
+])
+def test_bad_option_values_exit_2_naming_the_option(argv, option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_offline_imagenet_error_keeps_its_advice(data_dir, tmp_path, monkeypatch, capsys):
+    import urllib.request
+
+    from skpneumo import model as model_module
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(model_module, "_weights_cache_dirs", lambda: [str(tmp_path / "empty")])
+    out = tmp_path / "m.joblib"
+    assert cli.main(["fit", str(data_dir), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "https://" in err and "--weights PATH" in err and "KERAS_HOME" in err
+    assert len(err.strip().splitlines()) > 1 and not out.exists()
+
+
+def test_missing_model_fails_fast_and_bad_weights_before_loading_images(data_dir, tmp_path, capsys, monkeypatch):
+    started = time.perf_counter()
+    assert cli.main(["predict", str(tmp_path / "none.joblib"), "x.png", "--quiet"]) == 1
+    assert "model file not found" in capsys.readouterr().err
+    assert time.perf_counter() - started < 1.0
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not weights")
+    truncated = tmp_path / "w.weights.h5"
+    truncated.write_bytes(b"\x00" * 16)
+    import skpneumo.loading as loading
+
+    monkeypatch.setattr(loading, "read_image", lambda *a, **k: pytest.fail("an image was decoded"))
+    for weights, message in ((notes, "not a Keras weights file"), (truncated, "not a valid .h5 file")):
+        assert cli.main(["fit", str(data_dir), "--out", str(tmp_path / "m.joblib"), "--weights", str(weights),
+                         "--quiet"]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_output_checked_before_training(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "fit_model", lambda *a, **k: pytest.fail("training started"))
+    assert cli.main(["fit", str(data_dir), "--out", str(tmp_path / "missing" / "m.joblib"), "--quiet"]) == 1
+    assert "output folder does not exist" in capsys.readouterr().err
+    assert cli.main(["fit", str(data_dir), "--out", str(tmp_path), "--quiet"]) == 1
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_saved_model_gets_the_usual_file_mode(data_dir, tmp_path):
+    out = tmp_path / "m.joblib"
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["fit", str(data_dir), "--out", str(out), *FAST_FIT]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_debug_shows_why_a_model_file_did_not_load(tmp_path, capsys):
+    fake = tmp_path / "fake.joblib"
+    fake.write_bytes(b"garbage")
+    assert cli.main(["--debug", "predict", str(fake), str(fake)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "joblib" in err and "not a skpneumo model" in err
+
+
+def test_predict_and_evaluate_take_a_threshold(model_file, data_dir, tmp_path, capsys):
+    image = next((data_dir / "test" / "PNEUMONIA").iterdir())
+    labels = {}
+    for threshold in ("0", "1"):
+        assert cli.main(["predict", str(model_file), str(image), "--threshold", threshold, "--quiet"]) == 0
+        row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        labels[threshold] = row["label"]
+    assert labels == {"0": "PNEUMONIA", "1": "NORMAL" if float(row["probability"]) < 1 else "PNEUMONIA"}
+    assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(tmp_path / "r"),
+                     "--threshold", "0", "--n-bootstrap", "0", "--quiet"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["threshold"] == 0 and report["recall"] == 1.0
+
+
+def test_wrapped_models_predict_and_evaluate(model_file, data_dir, tmp_path, capsys):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    pipe = cli.load_model(model_file)
+    val = load_chest_xray(data_dir, split="train")
+    calibrated = CalibratedClassifierCV(FrozenEstimator(pipe), method="sigmoid").fit(val.paths, val.labels)
+    fixed = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=0.0).fit(val.paths, val.labels)
+    images = sorted((data_dir / "test" / "NORMAL").iterdir())[:3]
+    for model, name in ((calibrated, "calibrated.joblib"), (fixed, "fixed.joblib")):
+        joblib.dump(model, tmp_path / name)
+        assert cli.main(["predict", str(tmp_path / name), *map(str, images), "--quiet"]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        proba = model.predict_proba([str(p) for p in images])[:, 1]
+        assert [float(r["probability"]) for r in rows] == pytest.approx(proba.tolist())
+        assert [r["label"] for r in rows] == model.predict([str(p) for p in images]).tolist()
+    assert {r["label"] for r in rows} == {"PNEUMONIA"}  # the wrapper's threshold of 0 decided
+    assert cli.main(["evaluate", str(tmp_path / "calibrated.joblib"), str(data_dir), "--report",
+                     str(tmp_path / "r"), "--n-bootstrap", "0", "--quiet"]) == 0
+    assert cli.main(["explain", str(tmp_path / "fixed.joblib"), str(images[0]), "--out", str(tmp_path / "g"),
+                     "--quiet"]) == 1
+    assert "explain needs a skpneumo pipeline" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "fixed.joblib"), str(images[0]), "--threshold", "0.3",
+                     "--quiet"]) == 1
+    assert "--threshold needs a skpneumo pipeline" in capsys.readouterr().err
+
+
+def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
+    out = tmp_path / "m.joblib"
+    assert cli.main(["fit", str(data_dir), "--out", str(out), *FAST_FIT, "--backbone", "smallcnn", "--clahe",
+                     "--tta", "default"]) == 0
+    pipe = cli.load_model(out)
+    assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].tta == "default"
+    assert type(pipe.named_steps["clahe"]).__name__ == "CLAHE"
