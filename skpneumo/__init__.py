@@ -39,6 +39,8 @@ _EXPORTS = {
     "choose_threshold": "thresholds",
     "set_operating_point": "thresholds",
     "bootstrap_intervals": "bootstrap",
+    "expected_calibration_error": "calibration",
+    "wilson_interval": "intervals",
     "tta_transform": "tta",
     # explain() itself is imported from skpneumo.explain: re-exported here, its name
     # would be shadowed by the submodule once anything imports that.

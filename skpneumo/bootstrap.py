@@ -28,6 +28,12 @@ def bootstrap_intervals(y_true, y_score, threshold, *, groups=None, n_bootstrap=
                         confidence=0.95, random_state=None):
     """Percentile bootstrap intervals of ROC AUC, sensitivity and specificity.
 
+    A percentile interval of a proportion collapses to a point when the
+    proportion is 0 or 1 on the sample (every resample then gives the same value),
+    so :func:`skpneumo.evaluation.evaluate` uses only the ROC AUC interval from
+    here and Wilson score intervals (:mod:`skpneumo.intervals`) for sensitivity
+    and specificity.
+
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)

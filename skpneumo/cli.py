@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
@@ -122,12 +123,19 @@ def load_model(path):
     return model
 
 
-def _load_split(data_dir, split):
+def _load_split(data_dir, split, quiet_groups=False):
     """Images of ``split`` when DATA_DIR holds it, else of the folder itself.
 
     DATA_DIR may be a split folder (``.../train``) or a root holding splits.
+    ``quiet_groups`` silences the warning about file names without a patient id,
+    for when ``--groups`` gives the patients.
     """
     from .datasets import load_chest_xray
+
+    if quiet_groups:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return _load_split(data_dir, split)
 
     if not os.path.isdir(data_dir):
         raise CLIError(f"data folder does not exist: '{data_dir}'")
@@ -140,6 +148,43 @@ def _load_split(data_dir, split):
         if {"normal", "pneumonia"} <= names:
             return load_chest_xray(data_dir)
         raise
+
+
+def read_groups(csv_path, paths):
+    """The patient of each of ``paths``, from a CSV file with ``file`` and ``patient`` columns.
+
+    A row's ``file`` is matched to a path by the whole path (absolute, or relative to
+    the CSV file's folder) or, when no row gives the path, by the file name alone if
+    no other row has that name. Raises :class:`CLIError` naming the first file the
+    CSV does not cover, before any image is read.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise CLIError(f"groups file not found: '{csv_path}'")
+    with open(csv_path, newline="", encoding="utf-8-sig") as file:
+        reader = csv.DictReader(file)
+        if not reader.fieldnames or not {"file", "patient"} <= set(reader.fieldnames):
+            raise CLIError(f"'{csv_path}' needs a header with the columns 'file' and 'patient', "
+                           f"got {reader.fieldnames}")
+        rows = [(row["file"], row["patient"]) for row in reader]
+    by_path, by_name = {}, {}
+    for file_name, patient in rows:
+        if not patient:
+            raise CLIError(f"'{csv_path}': no patient for '{file_name}'")
+        full = Path(file_name) if Path(file_name).is_absolute() else csv_path.parent / file_name
+        by_path[os.path.normpath(os.path.abspath(full))] = patient
+        by_name.setdefault(Path(file_name).name, set()).add(patient)
+    groups = []
+    for path in paths:
+        patient = by_path.get(os.path.normpath(os.path.abspath(path)))
+        if patient is None and len(by_name.get(Path(path).name, ())) == 1:
+            patient = next(iter(by_name[Path(path).name]))
+        if patient is None:
+            raise CLIError(f"'{csv_path}' gives no patient for '{path}'"
+                           + (" (its file name is listed with several patients)" if Path(path).name in by_name
+                              else ""))
+        groups.append(patient)
+    return np.array(groups)
 
 
 def _patient_validation_split(groups, labels, val_size, random_state):
@@ -311,7 +356,9 @@ def _operating_point(args):
 def cmd_fit(args):
     operating_point = _operating_point(args)
     _check_output_file(args.out)
-    data = _load_split(args.data_dir, "train")
+    data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
+    if args.groups:
+        data.groups = read_groups(args.groups, data.paths)
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
     pipe, validation = fit_model(
@@ -334,7 +381,9 @@ def cmd_evaluate(args):
     model = load_model(args.model)
     # A tuned wrapper's own threshold, so that the report scores the decisions it makes.
     threshold = args.threshold if args.threshold is not None else getattr(model, "best_threshold_", None)
-    data = _load_split(args.data_dir, args.split)
+    data = _load_split(args.data_dir, args.split, quiet_groups=bool(args.groups))
+    if args.groups:
+        data.groups = read_groups(args.groups, data.paths)
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
     report = evaluate(model, data.paths, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
                       threshold=threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
@@ -594,6 +643,9 @@ def build_parser():
     fit.add_argument("--val-size", type=_fraction,
                      help="fraction of patients held out for early stopping on validation AUC")
     fit.add_argument("--random-state", type=int, default=None)
+    fit.add_argument("--groups", metavar="CSV",
+                     help="patient of each file, for --val-size: a CSV with 'file' and 'patient' "
+                          "columns (default: parsed from the file names)")
     point = fit.add_mutually_exclusive_group()
     point.add_argument("--target-sensitivity", type=_sensitivity, metavar="S",
                        help="store the highest threshold reaching sensitivity S on the --val-size patients")
@@ -618,6 +670,9 @@ def build_parser():
     ev.add_argument("--bootstrap-by", choices=["patient", "image"], default="patient",
                     help="resample patients (ids from the file names) or single images "
                          "(default: %(default)s)")
+    ev.add_argument("--groups", metavar="CSV",
+                    help="patient of each file, for the bootstrap: a CSV with 'file' and 'patient' "
+                         "columns (default: parsed from the file names)")
     ev.add_argument("--random-state", type=int, default=0,
                     help="seed of the bootstrap (default: %(default)s)")
     ev.set_defaults(func=cmd_evaluate)

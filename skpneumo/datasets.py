@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from http.client import HTTPException
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -31,11 +32,13 @@ from ._validation import is_int
 from .loading import IMAGE_EXTENSIONS
 
 __all__ = [
+    "ARCHIVE_SIZE_BOUNDS",
     "DEFAULT_URL",
     "fetch_chest_xray",
     "get_data_home",
     "load_chest_xray",
     "make_synthetic_xrays",
+    "patient_groups",
     "patient_id",
 ]
 
@@ -50,6 +53,12 @@ DEFAULT_URL = (
 ARCHIVE_NAME = "ChestXRay2017.zip"
 DATASET_DIRNAME = "chest_xray"
 LANDING_PAGE = "https://data.mendeley.com/datasets/rscbjbr9sj/2"
+#: Bounds, in bytes, on the size of a download from :data:`DEFAULT_URL`. Mendeley Data
+#: lists ``ChestXRay2017.zip`` as "1.2 GB" and publishes neither its exact size nor a
+#: checksum (none was found on the record, in the paper or in the mirrors), so only
+#: this is pinned: wide enough for "1.2 GB" read as 10**9 or 2**30 bytes, it still
+#: refuses a truncated download, an error page or the record's multi-GB OCT archive.
+ARCHIVE_SIZE_BOUNDS = (1_100_000_000, 1_350_000_000)
 
 SPLITS = ("train", "val", "test")
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -128,12 +137,54 @@ def patient_id(path):
     >>> patient_id("IM-0115-0001.jpeg")
     'IM-0115'
     """
+    found = _match_patient(path)
+    return PurePath(os.fspath(path)).stem if found is None else found
+
+
+def _match_patient(path):
+    """The patient id in the file name of ``path``, or None when no pattern matches."""
     stem = PurePath(os.fspath(path)).stem
     for pattern in _PATIENT_PATTERNS:
         match = pattern.match(stem)
         if match:
             return match.group(1)
-    return stem
+    return None
+
+
+def patient_groups(paths, stacklevel=2):
+    """The patient of each file, from its name, and how many names hold none.
+
+    Files whose names match no known pattern fall back to one patient per file,
+    which silently undoes patient grouping if the names follow an unknown
+    convention, hence a ``UserWarning`` naming one of them.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Image files.
+    stacklevel : int, default=2
+        Where the warning points, counted from the caller of this function.
+
+    Returns
+    -------
+    groups : ndarray of str
+        :func:`patient_id` of each path (the file's stem where it finds none).
+    n_unparsed : int
+        How many file names hold no patient id.
+    """
+    found = [_match_patient(p) for p in paths]
+    unparsed = [p for p, patient in zip(paths, found) if patient is None]
+    if unparsed:
+        warnings.warn(
+            f"{len(unparsed)} of {len(paths)} file names hold no patient id skpneumo "
+            f"recognises (e.g. {PurePath(os.fspath(unparsed[0])).name!r}); each such file "
+            "counts as its own patient. Name files as skpneumo.datasets.patient_id "
+            "expects, or supply the patient ids yourself.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    groups = [PurePath(os.fspath(p)).stem if patient is None else patient for p, patient in zip(paths, found)]
+    return np.asarray(groups, dtype=str), len(unparsed)
 
 
 def _subdirs(folder):
@@ -237,6 +288,7 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
         groups : ndarray of str
             Patient identifier of each image (see :func:`patient_id`); pass
             it as ``groups`` to ``GroupKFold`` or ``StratifiedGroupKFold``.
+            A file whose name holds no known patient id is its own patient.
         splits : ndarray of str
             Split of each image.
         target_names : ndarray of str
@@ -262,6 +314,13 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
     ValueError
         If ``root`` does not follow the layout, a requested split is absent,
         or a class folder is missing or holds no image.
+
+    Warns
+    -----
+    UserWarning
+        If some file names hold no patient id :func:`patient_id` recognises: the
+        warning gives their number and one example, since each of them then counts
+        as its own patient in ``groups``.
     """
     root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
     if not root.exists():
@@ -303,7 +362,7 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
 
     paths = np.asarray(paths, dtype=str)
     labels = np.asarray(labels, dtype=str)
-    groups = np.asarray([patient_id(p) for p in paths], dtype=str)
+    groups, _ = patient_groups(paths)
     if return_X_y:
         return paths, labels, groups
     return Bunch(
@@ -348,13 +407,32 @@ def _manual_instructions(data_home):
     )
 
 
-def _download(url, destination, *, timeout, progress):
-    """Stream ``url`` into the open binary file ``destination``; return its SHA-256."""
+class _WrongSize(Exception):
+    """An archive, or the size a server announces for it, outside the expected bounds."""
+
+    def __init__(self, n_bytes):
+        super().__init__(n_bytes)
+        self.n_bytes = n_bytes
+
+
+def _check_size(n_bytes, bounds):
+    if bounds is not None and not bounds[0] <= n_bytes <= bounds[1]:
+        raise _WrongSize(n_bytes)
+
+
+def _download(url, destination, *, timeout, progress, size_bounds=None):
+    """Stream ``url`` into the open binary file ``destination``; return its SHA-256.
+
+    Raises _WrongSize when the size is outside ``size_bounds`` (low, high), before
+    reading the body if the server announces it.
+    """
     request = urllib.request.Request(url, headers={"User-Agent": "skpneumo"})
     digest = hashlib.sha256()
     with urllib.request.urlopen(request, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None:
+            _check_size(total, size_bounds)
         received = 0
         with tqdm(
             total=total,
@@ -373,7 +451,20 @@ def _download(url, destination, *, timeout, progress):
     # http.client returns a short body without error when the peer hangs up early.
     if total is not None and received != total:
         raise HTTPException(f"connection closed after {received} of {total} bytes")
+    _check_size(received, size_bounds)
     return digest.hexdigest()
+
+
+def _size_error(n_bytes, bounds, source, data_home, deleted):
+    if bounds[0] == bounds[1]:
+        expected = f"{bounds[0]:,} bytes"
+    else:
+        expected = f"between {bounds[0]:,} and {bounds[1]:,} bytes (Mendeley Data lists it as 1.2 GB)"
+    return OSError(
+        f"{ARCHIVE_NAME} from {source} is {n_bytes:,} bytes, expected {expected}: it is "
+        f"truncated or not the expected file{' and was deleted' if deleted else ''}. "
+        f"{_manual_instructions(data_home)}"
+    )
 
 
 def _file_sha256(path):
@@ -444,6 +535,7 @@ def fetch_chest_xray(
     *,
     url=DEFAULT_URL,
     sha256=None,
+    size=None,
     download_if_missing=True,
     progress=True,
     timeout=60.0,
@@ -479,6 +571,13 @@ def fetch_chest_xray(
         computed, logged (printed on stderr too when ``progress`` is True)
         and stored in ``<data_home>/ChestXRay2017.zip.sha256`` so that it
         can be compared with other copies.
+    size : int, default=None
+        Expected size of the archive in bytes, checked on a download and on an
+        archive placed by hand; a mismatch raises and a downloaded file is
+        deleted. None checks a download from ``DEFAULT_URL`` against
+        ``ARCHIVE_SIZE_BOUNDS`` (its exact size is not published, see there) and
+        nothing else. A server that announces a size outside the expected one is
+        refused before the body is read.
     download_if_missing : bool, default=True
         If False, raise an error instead of downloading missing data.
     progress : bool, default=True
@@ -497,12 +596,15 @@ def fetch_chest_xray(
     ------
     OSError
         If the data is missing and ``download_if_missing`` is False, the
-        download fails, or the checksum does not match. The message says how
-        to download the archive by hand and where to put it.
+        download fails, or the size or checksum does not match. The message
+        says how to download the archive by hand and where to put it.
     ValueError
-        If the archive is of an unknown format, holds an unsafe member, or
-        holds no ``train/``/``val/``/``test/`` folder.
+        If ``size`` is not a positive integer, or the archive is of an unknown
+        format, holds an unsafe member, or holds no ``train/``/``val/``/``test/``
+        folder.
     """
+    if size is not None and not is_int(size, 1):
+        raise ValueError(f"size must be None or a positive integer (bytes), got {size!r}.")
     data_home = get_data_home(data_home)
     target = os.path.join(data_home, DATASET_DIRNAME)
     if os.path.isdir(target):
@@ -522,6 +624,9 @@ def fetch_chest_xray(
     try:
         if has_manual_archive:
             archive = manual_archive
+            n_bytes = os.path.getsize(archive)
+            if size is not None and n_bytes != size:
+                raise _size_error(n_bytes, (size, size), archive, data_home, deleted=False)
             digest = _file_sha256(archive)
         else:
             fd, part_path = tempfile.mkstemp(
@@ -529,9 +634,15 @@ def fetch_chest_xray(
             )
             archive = part_path
             logger.info("Downloading %s to %s", url, data_home)
+            if size is not None:
+                bounds = (size, size)
+            else:
+                bounds = ARCHIVE_SIZE_BOUNDS if url == DEFAULT_URL else None
             try:
                 with os.fdopen(fd, "wb") as f:
-                    digest = _download(url, f, timeout=timeout, progress=progress)
+                    digest = _download(url, f, timeout=timeout, progress=progress, size_bounds=bounds)
+            except _WrongSize as exc:
+                raise _size_error(exc.n_bytes, bounds, url, data_home, deleted=True) from None
             except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
                 raise OSError(
                     f"Could not download the chest X-ray archive from {url}: {exc}. "

@@ -66,3 +66,19 @@ def tiny_arrays():
     X = rng.random((12, TINY, TINY, 3), dtype=np.float32)
     y = np.array(["NORMAL", "PNEUMONIA"] * 6)
     return X, y
+
+
+@pytest.fixture
+def validation_split_spy(monkeypatch):
+    """The training paths and the ``clf__validation_data`` paths of the next pipeline fits."""
+    from skpneumo import PneumoniaPipeline
+
+    seen = {}
+    fit = PneumoniaPipeline.fit
+
+    def spy(self, X, y=None, **params):
+        seen["train"], seen["val"] = list(X), list(params["clf__validation_data"][0])
+        return fit(self, X, y, **params)
+
+    monkeypatch.setattr(PneumoniaPipeline, "fit", spy)
+    return seen

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
+from conftest import write_xray_like
 
 import skpneumo
 from skpneumo import cli
@@ -340,3 +343,36 @@ def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
     pipe = cli.load_model(out)
     assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].tta == "default"
     assert type(pipe.named_steps["clahe"]).__name__ == "CLAHE"
+
+
+def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_split_spy):
+    # File names that carry no patient id: the CSV says who is who.
+    data = tmp_path / "train"
+    rng = np.random.default_rng(0)
+    rows = [("file", "patient")]
+    for label in ("NORMAL", "PNEUMONIA"):
+        (data / label).mkdir(parents=True)
+        for i in range(16):
+            name = f"scan_{label[0]}{i:03d}.png"
+            write_xray_like(data / label / name, label == "PNEUMONIA", rng)
+            rows.append((f"train/{label}/{name}" if i % 2 else name, f"{label}-patient{i // 4}"))
+    groups_csv = tmp_path / "patients.csv"
+    groups_csv.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    patient = {Path(f).name: p for f, p in rows[1:]}
+    seen = validation_split_spy
+    out = tmp_path / "m.joblib"
+    assert cli.main(["fit", str(data), "--out", str(out), "--val-size", "0.25", "--groups", str(groups_csv),
+                     *FAST_FIT, "--backbone", "smallcnn"]) == 0
+    train = {patient[Path(p).name] for p in seen["train"]}
+    val = {patient[Path(p).name] for p in seen["val"]}
+    assert val and train and not train & val and len(train | val) == 8
+    assert cli.main(["evaluate", str(out), str(data), "--report", str(tmp_path / "r"), "--groups", str(groups_csv),
+                     "--quiet"]) == 0
+    assert "Patients (groups): 8, given" in capsys.readouterr().out
+    # A file the CSV misses is named before any training.
+    groups_csv.write_text("\n".join(",".join(row) for row in rows[:-1]) + "\n")
+    monkeypatch.setattr(cli, "fit_model", lambda *a, **k: pytest.fail("training started"))
+    assert cli.main(["fit", str(data), "--out", str(out), "--val-size", "0.25", "--groups", str(groups_csv),
+                     "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "gives no patient for" in err and "scan_P015.png" in err

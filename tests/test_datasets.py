@@ -6,6 +6,7 @@ import socket
 import tarfile
 import threading
 import urllib.request
+import warnings
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
+from skpneumo import datasets
 from skpneumo.datasets import (
+    DEFAULT_URL,
     fetch_chest_xray,
     get_data_home,
     load_chest_xray,
@@ -195,6 +198,23 @@ def test_load_errors(tmp_path):
     if len(_listing(tmp_path / "three/train")) == 3:  # case-sensitive file system
         with pytest.raises(ValueError, match="differ only by case"):
             load_chest_xray(tmp_path / "three")
+
+
+def test_load_warns_about_file_names_without_patient_id(tmp_path):
+    _write_files(tmp_path, {
+        "train/NORMAL": ["IM-0001-0001.jpeg", "scan_042.png"],
+        "train/PNEUMONIA": ["person1_virus_1.jpeg", "scan_043.png"],
+    })
+    with pytest.warns(UserWarning, match=r"2 of 4 file names hold no patient id .*'scan_042\.png'") as record:
+        data = load_chest_xray(tmp_path)
+    assert len(record) == 1 and record[0].filename == __file__  # points at the caller
+    assert list(data.groups) == ["IM-0001", "scan_042", "person1", "scan_043"]
+
+
+def test_load_kermany_names_do_not_warn(tree):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_chest_xray(tree)
 
 
 # Patient grouping -----------------------------------------------------------------
@@ -561,6 +581,95 @@ def test_data_home_and_env_var(server, archives, tmp_path, monkeypatch):
     path = fetch_chest_xray(url=server.url + "/archive.zip", progress=False)
     assert path == str(tmp_path / "env" / "chest_xray")
     assert len(load_chest_xray(path).paths) == 12
+
+
+# Size of the archive, with a fake downloader (no network) -----------------------------------
+
+
+class FakeResponse:
+    """What urlopen returns: ``body``, announced in Content-Length when ``length`` is set."""
+
+    def __init__(self, body, length=None):
+        self.body = io.BytesIO(body)
+        self.headers = {} if length is None else {"Content-Length": str(length)}
+
+    def read(self, n=-1):
+        return self.body.read(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def fake_urlopen(monkeypatch, body, length=None):
+    """Serve ``body`` at every URL; return the list of requested URLs."""
+    requested = []
+
+    def urlopen(request, timeout=None):
+        requested.append(request.full_url)
+        return FakeResponse(body, length)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return requested
+
+
+def test_fetch_refuses_a_default_download_of_the_wrong_size(archives, tmp_path, monkeypatch):
+    requested = fake_urlopen(monkeypatch, archives.zip)  # a valid archive, far below 1.2 GB
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match=(
+        rf"is {len(archives.zip):,} bytes, expected between 1,100,000,000 and 1,350,000,000 bytes "
+        r"\(Mendeley Data lists it as 1\.2 GB\): it is truncated or not the expected file and was "
+        r"deleted\..*by hand"
+    )):
+        fetch_chest_xray(home, progress=False)
+    assert requested == [DEFAULT_URL]
+    assert _listing(home) == []  # no partial download left
+    # The same bytes pass once the bounds admit their size: the size alone was refused.
+    monkeypatch.setattr(datasets, "ARCHIVE_SIZE_BOUNDS", (len(archives.zip), len(archives.zip)))
+    assert len(load_chest_xray(fetch_chest_xray(home, progress=False)).paths) == 12
+
+
+class NotToBeRead(FakeResponse):
+    def read(self, n=-1):
+        raise AssertionError("the body of a refused download was read")
+
+
+def test_fetch_refuses_an_announced_wrong_size_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout=None: NotToBeRead(b"", 5_800_000_000))
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="is 5,800,000,000 bytes, expected between"):
+        fetch_chest_xray(home, progress=False)
+    assert _listing(home) == []
+
+
+def test_fetch_checks_an_explicit_size(archives, tmp_path, monkeypatch):
+    fake_urlopen(monkeypatch, archives.zip)
+    home = tmp_path / "home"
+    url = "https://mirror.invalid/ChestXRay2017.zip"
+    with pytest.raises(OSError, match=rf"is {len(archives.zip):,} bytes, expected {len(archives.zip) + 1:,} bytes:"):
+        fetch_chest_xray(home, url=url, size=len(archives.zip) + 1, progress=False)
+    assert _listing(home) == []
+    path = fetch_chest_xray(home, url=url, size=len(archives.zip), progress=False)
+    assert len(load_chest_xray(path).paths) == 12
+
+
+def test_fetch_checks_the_size_of_an_archive_placed_by_hand(archives, tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ChestXRay2017.zip").write_bytes(archives.zip[:1000])  # an interrupted browser download
+    with pytest.raises(OSError, match=r"is 1,000 bytes, expected .*: it is truncated or not the expected file\. "):
+        fetch_chest_xray(home, size=len(archives.zip), progress=False)
+    assert _listing(home) == ["ChestXRay2017.zip"]  # the user's file is kept
+
+
+@pytest.mark.parametrize("size", [0, -5, 2.5, "1.2 GB", True])
+def test_fetch_rejects_an_invalid_size(tmp_path, size):
+    with pytest.raises(ValueError, match="size must be None or a positive integer"):
+        fetch_chest_xray(tmp_path / "home", size=size)
+    assert not (tmp_path / "home").exists()
 
 
 # The real data set, when a copy sits next to the repository -----------------------------

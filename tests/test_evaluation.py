@@ -3,6 +3,7 @@
 import json
 import math
 import sys
+import warnings
 
 import matplotlib
 import matplotlib.image
@@ -14,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     f1_score,
     precision_score,
     recall_score,
@@ -22,9 +24,13 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from skpneumo.calibration import expected_calibration_error, reliability_bins
+from skpneumo.datasets import patient_id
 from skpneumo.evaluation import EvaluationReport, evaluate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SAVED_NAMES = {"report.json", "report.md", "roc_curve.png", "pr_curve.png", "reliability.png",
+               "confusion_matrix.png"}
 REQUIRED_KEYS = {
     "accuracy", "precision", "recall", "specificity", "f1", "roc_auc",
     "average_precision", "confusion_matrix", "threshold", "n_samples",
@@ -249,7 +255,7 @@ def test_single_class_y_gives_nan_auc_and_json_null(tmp_path):
     assert report.to_dict()["roc_auc"] is None
     assert "n/a" in str(report)
     written = report.save(tmp_path)
-    assert len(written) == 4
+    assert set(written) == SAVED_NAMES
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["roc_auc"] is None and saved["average_precision"] is None
     assert math.isnan(EvaluationReport.load(tmp_path).roc_auc)
@@ -284,9 +290,8 @@ def test_from_dict_rejects_missing_keys(report):
 def test_save_writes_all_files(report, tmp_path):
     folder = tmp_path / "nested" / "run1"
     written = report.save(folder)
-    names = {"report.json", "report.md", "roc_curve.png", "confusion_matrix.png"}
-    assert set(written) == names
-    assert {p.name for p in folder.iterdir()} == names  # no temporary leftovers
+    assert set(written) == SAVED_NAMES
+    assert {p.name for p in folder.iterdir()} == SAVED_NAMES  # no temporary leftovers
     assert all(path == folder / name for name, path in written.items())
 
     saved = json.loads((folder / "report.json").read_text())
@@ -294,15 +299,16 @@ def test_save_writes_all_files(report, tmp_path):
     assert saved == report.to_dict()
     assert EvaluationReport.load(folder).to_dict() == report.to_dict()
 
-    for name in ("roc_curve.png", "confusion_matrix.png"):
+    for name in ("roc_curve.png", "pr_curve.png", "reliability.png", "confusion_matrix.png"):
         assert (folder / name).read_bytes()[:8] == PNG_MAGIC
         image = matplotlib.image.imread(folder / name)
         assert image.shape[0] > 200 and image.shape[1] > 200
         assert image[..., :3].std() > 0.05  # not a blank canvas
 
     markdown = (folder / "report.md").read_text()
-    for text in ("ROC AUC", f"{report.roc_auc:.4f}", "Specificity",
-                 "(roc_curve.png)", "(confusion_matrix.png)", "Predicted PNEUMONIA"):
+    for text in ("ROC AUC", f"{report.roc_auc:.4f}", "Specificity", "(roc_curve.png)", "(pr_curve.png)",
+                 "(reliability.png)", "(confusion_matrix.png)", "Predicted PNEUMONIA",
+                 f"| Brier score | {report.brier_score:.4f} |", f"| Calibration (ECE) | {report.ece:.4f} |"):
         assert text in markdown
 
 
@@ -311,15 +317,18 @@ def test_save_overwrites_existing_report(report, tmp_path):
     other = evaluate(fitted_stub(), STUB_X, STUB_Y)
     other.save(tmp_path)
     assert EvaluationReport.load(tmp_path) == EvaluationReport.from_dict(other.to_dict())
-    assert len(list(tmp_path.iterdir())) == 4
+    assert {p.name for p in tmp_path.iterdir()} == SAVED_NAMES
 
 
-def test_loaded_report_saves_without_roc(report, tmp_path):
+def test_loaded_report_saves_without_curves(report, tmp_path):
     report.save(tmp_path / "a")
     loaded = EvaluationReport.load(tmp_path / "a")
     written = loaded.save(tmp_path / "b")
-    assert "roc_curve.png" not in written and len(written) == 3
-    assert "roc_curve.png" not in (tmp_path / "b" / "report.md").read_text()
+    # The reliability diagram is drawn from the bins kept in report.json; the
+    # curves need the scores, which are not saved.
+    assert set(written) == {"report.json", "report.md", "confusion_matrix.png", "reliability.png"}
+    markdown = (tmp_path / "b" / "report.md").read_text()
+    assert "roc_curve.png" not in markdown and "pr_curve.png" not in markdown
 
 
 def test_save_under_regular_file_fails_cleanly(report, tmp_path):
@@ -361,3 +370,173 @@ def test_save_leaves_matplotlib_backend_alone(report, tmp_path):
     finally:
         matplotlib.use(previous)
     assert ("matplotlib.pyplot" in sys.modules) == pyplot_loaded
+
+
+# --- calibration ------------------------------------------------------------
+
+# Hand-computed: bins of width 0.1 hold
+#   [0.0, 0.1): 0.05 (N)                 mean 0.05,  observed 0    -> gap 0.05,  1 sample
+#   [0.1, 0.2): 0.15 (N), 0.12 (P)       mean 0.135, observed 1/2  -> gap 0.365, 2 samples
+#   [0.4, 0.5): 0.45 (P), 0.41 (P), 0.48 (N)  mean 0.4467, observed 2/3 -> gap 0.22, 3 samples
+#   [0.9, 1.0]: 0.95 (P), 1.0 (P)        mean 0.975, observed 1    -> gap 0.025, 2 samples
+# ECE = (1 * 0.05 + 2 * 0.365 + 3 * 0.22 + 2 * 0.025) / 8 = 1.49 / 8.
+CAL_Y = np.array(["NORMAL", "NORMAL", "PNEUMONIA", "PNEUMONIA", "PNEUMONIA", "NORMAL", "PNEUMONIA",
+                  "PNEUMONIA"])
+CAL_P = np.array([0.05, 0.15, 0.12, 0.45, 0.41, 0.48, 0.95, 1.0])
+
+
+def test_ece_and_reliability_bins_hand_computed():
+    y = (CAL_Y == "PNEUMONIA").astype(int)
+    assert expected_calibration_error(y, CAL_P) == pytest.approx(1.49 / 8)
+    bins = reliability_bins(y, CAL_P)
+    assert bins["bin_edges"] == pytest.approx(np.linspace(0, 1, 11))
+    assert bins["count"] == [1, 2, 0, 0, 3, 0, 0, 0, 0, 2]  # p = 1 falls in the last bin
+    assert bins["mean_predicted"][:2] == pytest.approx([0.05, 0.135])
+    assert bins["fraction_positive"][4] == pytest.approx(2 / 3)
+    assert bins["mean_predicted"][2] is None and bins["fraction_positive"][2] is None
+    # 0.3 belongs to [0.3, 0.4), although np.linspace(0, 1, 11)[3] is 0.30000000000000004.
+    assert reliability_bins([0], [0.3])["count"][3] == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"y_prob": [0.2, 1.5]}, r"\[0, 1\]"),
+    ({"y_prob": [0.2]}, "1 probabilities"),
+    ({"n_bins": 0}, "n_bins"),
+])
+def test_calibration_input_errors(kwargs, match):
+    args = {"y_true": [0, 1], "y_prob": [0.2, 0.7], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        reliability_bins(**args)
+
+
+def test_report_calibration_hand_computed_and_against_sklearn():
+    report = evaluate(fitted_stub(), CAL_P.reshape(-1, 1), CAL_Y, n_bootstrap=0)
+    y = (CAL_Y == "PNEUMONIA").astype(int)
+    assert report.ece == pytest.approx(1.49 / 8)
+    assert report.brier_score == pytest.approx(brier_score_loss(y, CAL_P))
+    assert report.reliability == reliability_bins(y, CAL_P)
+    # Positive class in the first column: calibration uses P(PNEUMONIA), not column 1.
+    flipped = evaluate(fitted_stub(), STUB_X, STUB_Y, pos_label="NORMAL", n_bootstrap=0)
+    assert flipped.brier_score == pytest.approx(brier_score_loss(STUB_Y == "NORMAL", 1 - STUB_P))
+
+
+def test_calibration_in_json_summary_and_markdown(report, string_model, tmp_path):
+    model, X, y = string_model
+    proba = model.predict_proba(X)[:, list(model.classes_).index("PNEUMONIA")]
+    assert report.brier_score == pytest.approx(brier_score_loss(y == "PNEUMONIA", proba))
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert data["brier_score"] == report.brier_score and data["ece"] == report.ece
+    assert data["reliability"]["count"] == report.reliability["count"]
+    assert sum(data["reliability"]["count"]) == len(y)
+    text = report.summary()
+    assert f"Brier score           {report.brier_score:.4f}" in text
+    assert f"Calibration (ECE)     {report.ece:.4f}" in text
+    assert "Reliability (10 equal-width bins of P(PNEUMONIA)):" in text
+    report.save(tmp_path)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Calibration" in markdown
+    first = next(i for i, n in enumerate(report.reliability["count"]) if n)
+    low, high = report.reliability["bin_edges"][first:first + 2]
+    row = (f"| {low:g}-{high:g} | {report.reliability['count'][first]} | "
+           f"{report.reliability['mean_predicted'][first]:.4f} | "
+           f"{report.reliability['fraction_positive'][first]:.4f} |")
+    assert row in markdown
+
+
+def test_older_report_without_new_fields_loads_and_saves(report, tmp_path):
+    older = report.to_dict()
+    for key in ("brier_score", "ece", "reliability", "groups_source", "n_groups", "interval_methods"):
+        del older[key]
+    loaded = EvaluationReport.from_dict(older)
+    assert math.isnan(loaded.brier_score) and math.isnan(loaded.ece)
+    assert (loaded.reliability, loaded.groups_source, loaded.n_groups, loaded.interval_methods) == \
+        (None, None, None, {})
+    assert loaded.roc_auc == report.roc_auc and loaded.confidence_intervals == report.confidence_intervals
+    text = loaded.summary()
+    assert "Brier score" in text and "n/a" in text and "Reliability" not in text
+    # Intervals saved before Wilson intervals existed keep their one-line description.
+    assert "percentile bootstrap over 1000 resamples of samples" in text
+    written = loaded.save(tmp_path)
+    assert set(written) == {"report.json", "report.md", "confusion_matrix.png"}
+    assert EvaluationReport.load(tmp_path).to_dict() == loaded.to_dict()
+
+
+# --- patients (groups) read from file names ---------------------------------
+
+
+class PathStub(ClassifierMixin, BaseEstimator):
+    """Classifier of file paths whose P(PNEUMONIA) is looked up in ``scores``."""
+
+    def __init__(self, scores=None):
+        self.scores = scores
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.array(["NORMAL", "PNEUMONIA"])
+        return self
+
+    def predict_proba(self, X):
+        p = np.array([self.scores[str(path)] for path in X])
+        return np.column_stack([1 - p, p])
+
+
+def path_data(names):
+    """Paths under test/<class>/, a label and a score each: even rows NORMAL."""
+    labels = np.array(["NORMAL" if i % 2 == 0 else "PNEUMONIA" for i in range(len(names))])
+    paths = [f"/data/test/{label}/{name}" for label, name in zip(labels, names)]
+    scores = np.linspace(0.05, 0.95, len(names))
+    scores[labels == "PNEUMONIA"] += 0.04  # classes separated, not perfectly
+    model = PathStub(dict(zip(paths, scores))).fit()
+    return model, paths, labels
+
+
+KERMANY_NAMES = [
+    "IM-0001-0001.jpeg", "person1_virus_6.jpeg", "IM-0001-0002.jpeg", "person1_bacteria_7.jpeg",
+    "NORMAL2-IM-0302-0001.jpeg", "person2_virus_1.jpeg", "IM-0005-0001.jpeg", "person3_bacteria_2.jpeg",
+]
+
+
+def test_auto_groups_from_file_names_match_explicit_patients():
+    model, paths, labels = path_data(KERMANY_NAMES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every name parses: no warning
+        report = evaluate(model, paths, labels, random_state=0)
+    patients = [patient_id(p) for p in paths]
+    explicit = evaluate(model, paths, labels, groups=patients, random_state=0)
+    assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("from file names", 6, "groups")
+    assert report.confidence_intervals == explicit.confidence_intervals
+    assert explicit.groups_source == "given" and explicit.n_groups == 6
+    assert report.interval_methods["recall"].startswith("Wilson score, n = 3 patients")
+    assert "Patients (groups): 6, read from the file names" in report.summary()
+    assert "- Patients (groups): 6, read from the file names" in report._markdown(True)
+    data = report.to_dict()
+    assert (data["groups_source"], data["n_groups"]) == ("from file names", 6)
+    assert EvaluationReport.from_dict(data).groups_source == "from file names"
+
+    by_image = evaluate(model, paths, labels, groups=None, random_state=0)
+    assert (by_image.groups_source, by_image.n_groups, by_image.bootstrap_unit) == ("none (images)", None,
+                                                                                    "samples")
+    assert "Patients (groups): none; samples treated as independent" in by_image.summary()
+
+
+def test_auto_groups_fall_back_per_file_with_a_warning():
+    names = [*KERMANY_NAMES[:6], "scan_7.png", "scan_8.png"]
+    model, paths, labels = path_data(names)
+    with pytest.warns(UserWarning, match=r"2 of 8 file names hold no patient id .*'scan_7\.png'") as record:
+        report = evaluate(model, paths, labels, random_state=0)
+    assert record[0].filename == __file__  # points at the caller of evaluate
+    assert (report.groups_source, report.n_groups) == ("from file names", 6)  # 4 patients + 2 files
+    assert "2 of 8 file names hold no patient id" in report.notes[0]
+    assert report.notes[0] in report.summary()
+
+    model, paths, labels = path_data([f"scan_{i}.png" for i in range(8)])
+    with pytest.warns(UserWarning, match="8 of 8 file names"):
+        report = evaluate(model, paths, labels, random_state=0)
+    assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("none (images)", None, "samples")
+    assert "No file name holds a patient id" in report.notes[0]
+
+
+def test_auto_groups_need_file_paths(report):
+    # X of feature vectors: nothing to parse, samples are independent.
+    assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("none (images)", None, "samples")
+    with pytest.raises(ValueError, match="groups must be 'auto', None or one value per sample; got 'patients'"):
+        evaluate(fitted_stub(), STUB_X, STUB_Y, groups="patients")

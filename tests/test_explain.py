@@ -205,8 +205,15 @@ def test_jax_backend_gives_the_same_maps(tmp_path):
     np.testing.assert_allclose(proba, jax_out["proba"], rtol=1e-4)
 
 
-def test_large_jpegs_are_overlaid_at_their_size_on_disk_and_scored_as_predict_does(quadrant_model, tmp_path):
+def test_large_jpegs_are_overlaid_at_their_size_on_disk_and_scored_as_predict_does(quadrant_model, tmp_path,
+                                                                                     monkeypatch):
     pipe, _ = quadrant_model
+    import skpneumo.explain as explain_module
+
+    seen = []
+    real_grad_cam = explain_module.grad_cam
+    monkeypatch.setattr(explain_module, "grad_cam", lambda model, X, *a, **k: seen.append(X) or real_grad_cam(
+        model, X, *a, **k))
     rng = np.random.default_rng(2)
     path = tmp_path / "large.jpeg"
     big = np.clip(rng.normal(70, 10, (600, 520)), 0, 255).astype(np.uint8)
@@ -215,5 +222,6 @@ def test_large_jpegs_are_overlaid_at_their_size_on_disk_and_scored_as_predict_do
     heatmaps, proba = explain(pipe, [path], out=tmp_path / "cam", return_proba=True)
     assert heatmaps[0].shape == (600, 520)
     assert cv2.imread(str(tmp_path / "cam" / "large_gradcam.png")).shape[:2] == (600, 520)
-    # The model saw the reduced decode the pipeline makes for its 64 px input.
+    # The network saw exactly what predict_proba gives it: the reduced decode for 64 px.
+    np.testing.assert_array_equal(seen[0], pipe[:-1].transform([path]))
     np.testing.assert_allclose(proba, pipe.predict_proba([path])[:, 1], rtol=1e-4, atol=1e-6)

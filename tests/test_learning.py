@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import write_xray_like
-from skpneumo import PneumoniaClassifier, PneumoniaPipeline, cli, make_pipeline
+from skpneumo import PneumoniaClassifier, cli, make_pipeline
 from skpneumo.datasets import load_chest_xray
 
 SMALL = dict(weights=None, backbone="smallcnn", size=32, batch_size=8, random_state=0)
@@ -89,20 +89,13 @@ def test_early_stopping_restores_the_best_epoch(imbalanced_task):
 
 
 @pytest.mark.slow
-def test_cli_validation_split_keeps_each_patient_on_one_side(imbalanced_task, tmp_path, monkeypatch):
+def test_cli_validation_split_keeps_each_patient_on_one_side(imbalanced_task, tmp_path, validation_split_spy):
     paths, _ = imbalanced_task["train"]
     data = tmp_path / "train"
     for path, label in zip(*imbalanced_task["train"]):
         (data / label).mkdir(parents=True, exist_ok=True)
         (data / label / path.rsplit("/", 1)[1]).symlink_to(path)
-    seen = {}
-    fit = PneumoniaPipeline.fit
-
-    def spy(self, X, y=None, **params):
-        seen["train"], seen["val"] = list(X), list(params["clf__validation_data"][0])
-        return fit(self, X, y, **params)
-
-    monkeypatch.setattr(PneumoniaPipeline, "fit", spy)
+    seen = validation_split_spy
     # The cpu preset from scratch: the compact network, SMOTE, early stopping on the validation side.
     args = ["fit", str(data), "--out", str(tmp_path / "m.joblib"), "--val-size", "0.25", "--preset", "cpu",
             "--weights", "none", "--image-size", "32", "--fine-tune-epochs", "1", "--quiet"]
