@@ -31,9 +31,17 @@ def test_is_a_scikit_learn_classifier():
     assert clone(PneumoniaClassifier(epochs=3)).get_params() == PneumoniaClassifier(epochs=3).get_params()
 
 
-def test_fit_predict_proba_and_labels(tiny_arrays):
-    X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+@pytest.fixture(scope="module")
+def resnet50_fit():
+    """A ResNet-50 classifier (the default backbone) fitted once for the tests that need it."""
+    rng = np.random.default_rng(1)
+    X = rng.random((12, 32, 32, 3), dtype=np.float32)
+    y = np.array(["NORMAL", "PNEUMONIA"] * 6)
+    return PneumoniaClassifier(**FAST, random_state=0).fit(X, y), X
+
+
+def test_fit_predict_proba_and_labels(resnet50_fit):
+    clf, X = resnet50_fit
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -72,11 +80,8 @@ def test_seeded_fits_repeat_and_unseeded_fits_still_work(tiny_arrays):
 def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
     X, y = tiny_arrays
     # A weights file stands in for ImageNet weights, which cannot be downloaded here.
-    weights_file = tmp_path / "backbone.weights.h5"
-    keras.applications.ResNet50(include_top=False, weights=None, input_shape=X.shape[1:]) \
-        .save_weights(weights_file)
-    clf = PneumoniaClassifier(weights=weights_file, epochs=1, fine_tune_epochs=1,
-                              fine_tune_layers=12, batch_size=4, random_state=0).fit(X, y)
+    clf = PneumoniaClassifier(weights=smallcnn_weights_file(tmp_path), backbone="smallcnn", epochs=1,
+                              fine_tune_epochs=1, fine_tune_layers=12, batch_size=4, random_state=0).fit(X, y)
     assert clf.history_["phase"] == [1, 2]
     assert len(clf.history_["loss"]) == 2
     base = clf.model_.get_layer("backbone")
@@ -115,9 +120,8 @@ def test_quiet_by_default(tiny_arrays):
     assert out.getvalue() == ""
 
 
-def test_saved_model_loads_in_safe_mode_without_lambda(tiny_arrays, tmp_path):
-    X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST, random_state=0).fit(X, y)
+def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
+    clf, X = resnet50_fit
 
     def all_layers(layer):
         yield layer
@@ -307,11 +311,10 @@ def test_threshold_applies_to_the_positive_class_as_evaluate_does(tiny_arrays, l
     (np.random.default_rng(0).random((12, 32, 32, 3), dtype=np.float32) * 255, r"values in \[.*, 25\d"),
     (np.random.default_rng(0).random((12, 32, 32, 3), dtype=np.float32) - 0.5, "values in"),
 ])
-def test_images_outside_0_1_are_refused_in_fit_and_predict(tiny_arrays, X_bad, match):
-    X, y = tiny_arrays
+def test_images_outside_0_1_are_refused_in_fit_and_predict(resnet50_fit, X_bad, match):
+    clf, X = resnet50_fit
     with pytest.raises(ValueError, match=match):
-        PneumoniaClassifier(**SMALL).fit(X_bad, y)
-    clf = PneumoniaClassifier(**SMALL).fit(X, y)
+        PneumoniaClassifier(**SMALL).fit(X_bad, np.array(["NORMAL", "PNEUMONIA"] * 6))
     with pytest.raises(ValueError, match="Normalizer"):
         clf.predict_proba(X_bad)
 

@@ -17,8 +17,9 @@ from skpneumo import cli
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.thresholds import choose_threshold
 
-FAST_FIT = ["--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0", "--weights", "none",
-            "--batch-size", "8", "--random-state", "0", "--quiet"]
+# The compact backbone: the command line does not depend on it (--backbone is tested alone).
+FAST_FIT = ["--backbone", "smallcnn", "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0",
+            "--weights", "none", "--batch-size", "8", "--random-state", "0", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -276,11 +277,13 @@ def test_output_checked_before_training(data_dir, tmp_path, capsys, monkeypatch)
     assert "is a folder" in capsys.readouterr().err
 
 
-def test_saved_model_gets_the_usual_file_mode(data_dir, tmp_path):
-    out = tmp_path / "m.joblib"
+def test_written_files_get_the_usual_file_mode(model_file, data_dir, tmp_path):
+    assert model_file.stat().st_mode & 0o777 == 0o666 & ~cli._umask()  # the model that fit saved
+    out = tmp_path / "predictions.csv"
+    image = next((data_dir / "test" / "NORMAL").iterdir())
     old = os.umask(0o022)
     try:
-        assert cli.main(["fit", str(data_dir), "--out", str(out), *FAST_FIT]) == 0
+        assert cli.main(["predict", str(model_file), str(image), "--output", str(out), "--quiet"]) == 0
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
@@ -338,7 +341,8 @@ def test_wrapped_models_predict_and_evaluate(model_file, data_dir, tmp_path, cap
 
 def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
     out = tmp_path / "m.joblib"
-    assert cli.main(["fit", str(data_dir), "--out", str(out), *FAST_FIT, "--backbone", "smallcnn", "--clahe",
+    fast_fit = [arg for arg in FAST_FIT if arg not in ("--backbone", "smallcnn")]
+    assert cli.main(["fit", str(data_dir), "--out", str(out), *fast_fit, "--backbone", "smallcnn", "--clahe",
                      "--tta", "default"]) == 0
     pipe = cli.load_model(out)
     assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].tta == "default"
@@ -362,7 +366,7 @@ def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_sp
     seen = validation_split_spy
     out = tmp_path / "m.joblib"
     assert cli.main(["fit", str(data), "--out", str(out), "--val-size", "0.25", "--groups", str(groups_csv),
-                     *FAST_FIT, "--backbone", "smallcnn"]) == 0
+                     *FAST_FIT]) == 0
     train = {patient[Path(p).name] for p in seen["train"]}
     val = {patient[Path(p).name] for p in seen["val"]}
     assert val and train and not train & val and len(train | val) == 8
