@@ -64,7 +64,9 @@ def test_every_backbone_trains_and_predicts(backbone):
     rng = np.random.default_rng(0)
     X = rng.random((6, 32, 32, 3), dtype=np.float32)
     y = np.array([0, 1] * 3)
-    clf = PneumoniaClassifier(backbone=backbone, weights=None, epochs=1, fine_tune_epochs=0,
+    # One cheap epoch: the backbone's top layer and the head (from scratch, phase 1
+    # would train the whole network).
+    clf = PneumoniaClassifier(backbone=backbone, weights=None, epochs=0, fine_tune_epochs=1, fine_tune_layers=1,
                               batch_size=3, dense_units=(8,), random_state=0).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.shape == (6, 2) and np.isfinite(proba).all()
