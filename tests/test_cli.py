@@ -64,8 +64,11 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     assert data["threshold"] == joblib.load(model_file).named_steps["clf"].threshold
     assert (data["n_bootstrap"], data["confidence"], data["bootstrap_unit"]) == (1000, 0.95, "groups")
     assert set(data["confidence_intervals"]) == {"roc_auc", "recall", "specificity"}
+    assert data["interval_methods"]["recall"].startswith("Wilson score")
+    assert data["groups_source"] == "given" and data["n_groups"] == len(set(load_chest_xray(data_dir, "test").groups))
+    assert 0 <= data["brier_score"] <= 1 and 0 <= data["ece"] <= 1
     out = capsys.readouterr().out
-    assert "ROC AUC" in out and "95% CI" in out
+    assert "ROC AUC" in out and "95% CI" in out and "Brier score" in out and "Calibration (ECE)" in out
 
 
 def test_evaluate_bootstrap_options(model_file, data_dir, tmp_path):
