@@ -24,9 +24,3 @@ def check_hw(size, name):
         raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
     return int(hw[0]), int(hw[1])
 
-
-def all_finite(X):
-    """Whether a float array holds no NaN or infinity, without a boolean copy of it."""
-    # A float64 sum is finite exactly when every value is, unless huge values
-    # overflow it: only then is the element-wise check needed.
-    return bool(np.isfinite(X.sum(dtype=np.float64))) or bool(np.all(np.isfinite(X)))

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._hardware import check_distribution, distribution_scope, precision_scope
 from ._labels import positive_index
-from ._validation import all_finite, is_int, is_real
+from ._validation import is_int, is_real
 from .model import (
     BACKBONES,
     build_augmentation,
@@ -457,9 +457,10 @@ class PneumoniaClassifier(KerasClassifier):
                 f"{where}: expected float images scaled to [0, 1], got {X.dtype} pixels; "
                 "put a Normalizer before the classifier (make_pipeline() does)."
             )
-        if not all_finite(X):
-            raise ValueError(f"{where} contains NaN or infinite values.")
+        # Two passes over X tell both: NaN propagates through min and max.
         low, high = float(X.min()), float(X.max())
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"{where} contains NaN or infinite values.")
         if low < 0 or high > 1:
             raise ValueError(
                 f"{where}: expected float images scaled to [0, 1], got values in "
