@@ -17,6 +17,17 @@ def is_real(value, low, high, high_inclusive=False):
     return low <= value <= high if high_inclusive else low <= value < high
 
 
+def binary_indicator(values, name):
+    """``values`` as a bool array; ValueError naming ``name`` unless they are 0/1 or bool."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype != bool and not (
+        values.dtype.kind in "uif" and np.isin(values, (0, 1)).all()
+    ):
+        raise ValueError(f"{name} must hold 0/1 or True/False, 1 being the positive class; "
+                         f"got values {np.unique(values)[:5].tolist()}.")
+    return values.astype(bool)
+
+
 def check_hw(size, name):
     """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``."""
     hw = (size, size) if is_int(size, -np.inf) else size

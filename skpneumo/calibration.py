@@ -8,7 +8,7 @@ still state probabilities that are far too confident; these numbers say by how m
 
 import numpy as np
 
-from ._validation import is_int
+from ._validation import binary_indicator, is_int
 
 __all__ = ["expected_calibration_error", "reliability_bins"]
 
@@ -51,7 +51,7 @@ def reliability_bins(y_true, y_prob, n_bins=10):
     """
     if not is_int(n_bins, 1):
         raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}.")
-    y_true = np.asarray(y_true).astype(bool).reshape(-1)
+    y_true = binary_indicator(y_true, "y_true")
     y_prob = np.asarray(y_prob, dtype=float).reshape(-1)
     if len(y_true) != len(y_prob):
         raise ValueError(f"y_true holds {len(y_true)} labels but y_prob {len(y_prob)} probabilities.")

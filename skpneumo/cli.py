@@ -168,11 +168,14 @@ def read_groups(csv_path, paths):
                            f"got {reader.fieldnames}")
         rows = [(row["file"], row["patient"]) for row in reader]
     by_path, by_name = {}, {}
-    for file_name, patient in rows:
-        if not patient:
-            raise CLIError(f"'{csv_path}': no patient for '{file_name}'")
+    for line, (file_name, patient) in enumerate(rows, start=2):
+        if not file_name or not patient:
+            raise CLIError(f"'{csv_path}', line {line}: needs both a file and a patient")
         full = Path(file_name) if Path(file_name).is_absolute() else csv_path.parent / file_name
-        by_path[os.path.normpath(os.path.abspath(full))] = patient
+        key = os.path.normpath(os.path.abspath(full))
+        if by_path.get(key, patient) != patient:
+            raise CLIError(f"'{csv_path}', line {line}: '{file_name}' is listed with two patients")
+        by_path[key] = patient
         by_name.setdefault(Path(file_name).name, set()).add(patient)
     groups = []
     for path in paths:
@@ -378,14 +381,16 @@ def cmd_fit(args):
 def cmd_evaluate(args):
     from .evaluation import evaluate
 
+    report_dir = Path(args.report)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
     model = load_model(args.model)
-    # A tuned wrapper's own threshold, so that the report scores the decisions it makes.
-    threshold = args.threshold if args.threshold is not None else getattr(model, "best_threshold_", None)
+    threshold = args.threshold if args.threshold is not None else _wrapper_threshold(model)
     data = _load_split(args.data_dir, args.split, quiet_groups=bool(args.groups))
-    if args.groups:
-        data.groups = read_groups(args.groups, data.paths)
+    # Patients from --groups, else read from the file names by evaluate (and said so).
+    groups = read_groups(args.groups, data.paths) if args.groups else "auto"
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
-    report = evaluate(model, data.paths, data.labels, groups=data.groups if args.bootstrap_by == "patient" else None,
+    report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
     try:
@@ -395,6 +400,31 @@ def cmd_evaluate(args):
     print(report.summary())
     _say(args, f"report written to {Path(written['report.json']).parent}")
     return 0
+
+
+def _wrapper_threshold(model):
+    """The threshold a scikit-learn threshold wrapper decides with, for ``evaluate``.
+
+    None for skpneumo models (``evaluate`` reads their classifier's threshold) and for
+    wrappers without one (``CalibratedClassifierCV`` decides at 0.5). scikit-learn
+    thresholds ``pos_label``, or ``classes_[1]`` by default: a wrapper whose positive
+    class is not skpneumo's is refused rather than scored at the wrong column.
+    """
+    if skpneumo_classifier(model) is not None:
+        return None
+    threshold = getattr(model, "best_threshold_", getattr(model, "threshold", None))
+    if threshold is None:
+        return None
+    if isinstance(threshold, str):  # FixedThresholdClassifier(threshold="auto")
+        return 0.5
+    classes = list(model.classes_)
+    wrapper_positive = getattr(model, "pos_label", None)
+    if wrapper_positive is None:
+        wrapper_positive = classes[1]
+    if wrapper_positive != classes[positive_index(classes)]:
+        raise CLIError(f"the {type(model).__name__} thresholds P({wrapper_positive}) but skpneumo reports "
+                       f"P({classes[positive_index(classes)]}); pass --threshold on that probability")
+    return float(threshold)
 
 
 def _override_threshold(model, args):
@@ -507,8 +537,7 @@ def cmd_demo(args):
     _say(args, f"2/4 compact CNN from scratch (offline, weights=None, {DEMO_PARAMS['size']}px) trained, "
                f"threshold {point.threshold:.3f} chosen on {len(validation[1])} validation images "
                f"(Youden's J), saved to {model_path}")
-    report = evaluate(pipe, test.paths, test.labels, groups=test.groups,
-                      random_state=args.random_state)
+    report = evaluate(pipe, test.paths, test.labels, random_state=args.random_state)
     report_dir = out / "report"
     report.save(report_dir)
     _say(args, f"3/4 evaluated on {len(test.paths)} held-out synthetic images:")

@@ -69,7 +69,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     ConnectionError
         If the scheduler cannot be reached.
     """
-    from .cli import _progress
+    from .cli import DEFAULT_CHUNK, _progress
 
     paths = [os.fspath(path) for path in paths]
     if not paths:
@@ -81,7 +81,7 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     try:
         if chunk_size is None:
             n_workers = max(1, len(client.nthreads()))
-            chunk_size = min(model.chunk_size, math.ceil(len(paths) / n_workers))
+            chunk_size = min(getattr(model, "chunk_size", DEFAULT_CHUNK), math.ceil(len(paths) / n_workers))
         absolute = [os.path.abspath(path) for path in paths]
         chunks = [absolute[i:i + chunk_size] for i in range(0, len(absolute), chunk_size)]
         from distributed import as_completed

@@ -448,6 +448,8 @@ def _download(url, destination, *, timeout, progress, size_bounds=None):
                 digest.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                if size_bounds is not None and received > size_bounds[1]:
+                    _check_size(received, size_bounds)  # refuse an oversized body as it streams
     # http.client returns a short body without error when the peer hangs up early.
     if total is not None and received != total:
         raise HTTPException(f"connection closed after {received} of {total} bytes")

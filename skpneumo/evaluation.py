@@ -883,9 +883,12 @@ def _resolve_threshold(estimator, threshold):
     if threshold is None:
         steps = getattr(estimator, "steps", None)
         final_step = steps[-1][1] if steps else estimator
-        threshold = getattr(final_step, "threshold", None)
-        source = f"{type(final_step).__name__}.threshold"
-        if threshold is None:
+        # A skpneumo classifier's threshold, or a scikit-learn threshold wrapper's
+        # (FixedThresholdClassifier.threshold, TunedThresholdClassifierCV.best_threshold_).
+        name = "threshold" if hasattr(final_step, "threshold") else "best_threshold_"
+        threshold = getattr(final_step, name, None)
+        source = f"{type(final_step).__name__}.{name}"
+        if threshold is None or (isinstance(threshold, str) and threshold == "auto"):
             return DEFAULT_THRESHOLD
     if not is_real(threshold, 0, 1, high_inclusive=True):
         raise ValueError(f"{source} must be a number in [0, 1]; got {threshold!r}.")

@@ -22,7 +22,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ._validation import is_real
+from ._validation import binary_indicator, is_real
 
 __all__ = ["rate_intervals", "wilson_interval"]
 
@@ -124,8 +124,8 @@ def rate_intervals(y_true, y_pred, *, groups=None, confidence=0.95):
     0.3424
     """
     _check_confidence(confidence)
-    y_true = np.asarray(y_true).astype(bool).reshape(-1)
-    y_pred = np.asarray(y_pred).astype(bool).reshape(-1)
+    y_true = binary_indicator(y_true, "y_true")
+    y_pred = binary_indicator(y_pred, "y_pred")
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true holds {len(y_true)} labels but y_pred {len(y_pred)} predictions.")
     if groups is not None:

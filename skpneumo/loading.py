@@ -35,6 +35,10 @@ class ImageReadError(ValueError):
     """An image file is missing, empty, corrupt or not an image."""
 
 
+def _is_auto(reduce_to):
+    return isinstance(reduce_to, str) and reduce_to == "auto"
+
+
 def is_dicom_path(path):
     """True when the file name ends in ``.dcm`` or ``.dicom``, in any case."""
     return os.fspath(path).lower().endswith(DICOM_EXTENSIONS)
@@ -193,8 +197,8 @@ class ImageLoader(StatelessTransformer):
     def _check_params(self):
         if self.n_jobs is not None and (not is_int(self.n_jobs, -np.inf) or self.n_jobs == 0):
             raise ValueError(f"n_jobs must be None or a non-zero integer, got {self.n_jobs!r}.")
-        if self.reduce_to not in (None, "auto"):
-            check_hw(self.reduce_to, "reduce_to")
+        if self.reduce_to is not None and not _is_auto(self.reduce_to):
+            check_hw(self.reduce_to, "reduce_to (or 'auto')")
 
     def transform(self, X):
         """Load the images.
@@ -245,7 +249,7 @@ class ImageLoader(StatelessTransformer):
         for item in items:
             if is_path(item):
                 check_image_file(os.fspath(item))
-        if self.reduce_to == "auto":
+        if _is_auto(self.reduce_to):
             reduce_to = size
         else:
             reduce_to = None if self.reduce_to is None else check_hw(self.reduce_to, "reduce_to")

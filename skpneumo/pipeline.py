@@ -81,6 +81,13 @@ class PneumoniaPipeline(Pipeline):
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.chunk_size = chunk_size
 
+    def __getitem__(self, ind):
+        # scikit-learn's slicing rebuilds the pipeline from steps, memory and verbose only.
+        sliced = super().__getitem__(ind)
+        if isinstance(sliced, PneumoniaPipeline):
+            sliced.set_params(chunk_size=self.chunk_size)
+        return sliced
+
     def __setstate__(self, state):
         # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
         state.setdefault("chunk_size", 1024)
@@ -180,7 +187,8 @@ class PneumoniaPipeline(Pipeline):
         if not is_int(self.chunk_size, 1):
             raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
         load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
-        if (isinstance(load, ImageLoader) and load.reduce_to not in (None, "auto")
+        if (isinstance(load, ImageLoader) and load.reduce_to is not None
+                and not (isinstance(load.reduce_to, str) and load.reduce_to == "auto")
                 and isinstance(resize, Resizer)):
             reduce_hw, resize_hw = check_hw(load.reduce_to, "load__reduce_to"), resize._target_hw()
             if reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]:
@@ -220,6 +228,8 @@ class PneumoniaPipeline(Pipeline):
         if is_path(X):
             return getattr(super(), method)(X, **params)
         items = X if isinstance(X, np.ndarray) else list(X)
+        if not is_int(self.chunk_size, 1):
+            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
         size = self.chunk_size
         batch_size = getattr(self._final_estimator, "batch_size", None)
         if is_int(batch_size, 1):

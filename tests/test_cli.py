@@ -65,7 +65,8 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     assert (data["n_bootstrap"], data["confidence"], data["bootstrap_unit"]) == (1000, 0.95, "groups")
     assert set(data["confidence_intervals"]) == {"roc_auc", "recall", "specificity"}
     assert data["interval_methods"]["recall"].startswith("Wilson score")
-    assert data["groups_source"] == "given" and data["n_groups"] == len(set(load_chest_xray(data_dir, "test").groups))
+    assert data["groups_source"] == "from file names"
+    assert data["n_groups"] == len(set(load_chest_xray(data_dir, "test").groups))
     assert 0 <= data["brier_score"] <= 1 and 0 <= data["ece"] <= 1
     out = capsys.readouterr().out
     assert "ROC AUC" in out and "95% CI" in out and "Brier score" in out and "Calibration (ECE)" in out
@@ -383,3 +384,37 @@ def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_sp
                      "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "gives no patient for" in err and "scan_P015.png" in err
+
+
+def test_evaluate_checks_the_report_folder_first_and_groups_csv_rows(model_file, data_dir, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setattr(cli, "load_model", lambda path: pytest.fail("the model was loaded"))
+    taken = tmp_path / "report.txt"
+    taken.write_text("")
+    assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(taken), "--quiet"]) == 1
+    assert "must be a folder" in capsys.readouterr().err
+    rows = tmp_path / "g.csv"
+    for text, message in (("file,patient\na.png\n", "line 2: needs both a file and a patient"),
+                          ("file,patient\na.png,P1\na.png,P2\n", "line 3: 'a.png' is listed with two patients")):
+        rows.write_text(text)
+        with pytest.raises(cli.CLIError, match=message):
+            cli.read_groups(rows, [str(tmp_path / "a.png")])
+
+
+def test_threshold_wrappers_are_scored_at_their_own_threshold(model_file, data_dir, tmp_path):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    pipe = cli.load_model(model_file)
+    val = load_chest_xray(data_dir, split="train")
+    for threshold, expected in (("auto", 0.5), (0.3, 0.3)):
+        fixed = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=threshold).fit(val.paths, val.labels)
+        joblib.dump(fixed, tmp_path / "fixed.joblib")
+        assert cli.main(["evaluate", str(tmp_path / "fixed.joblib"), str(data_dir), "--report", str(tmp_path / "r"),
+                         "--n-bootstrap", "0", "--quiet"]) == 0
+        report = json.loads((tmp_path / "r" / "report.json").read_text())
+        test = load_chest_xray(data_dir, split="test")
+        predicted = fixed.predict(test.paths)
+        assert report["threshold"] == expected
+        true_positives = (predicted == "PNEUMONIA") & (test.labels == "PNEUMONIA")
+        assert report["confusion_matrix"][1][1] == int(true_positives.sum())
