@@ -690,3 +690,26 @@ def test_real_kermany_train_folder():
     assert all(g != Path(p).stem for g, p in zip(data.groups, data.paths, strict=True))
     normal = set(data.groups[data.labels == "NORMAL"])
     assert not normal & set(data.groups[data.labels == "PNEUMONIA"])
+
+
+class EndlessBody(FakeResponse):
+    """A body without Content-Length that never ends: only a check while streaming stops it."""
+
+    def __init__(self):
+        super().__init__(b"")
+        self.served = 0
+
+    def read(self, n=-1):
+        self.served += n
+        if self.served > 40 * n:
+            raise AssertionError("the oversized download was read to the end")
+        return b"\0" * n
+
+
+def test_fetch_refuses_an_oversized_download_while_it_streams(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "ARCHIVE_SIZE_BOUNDS", (1, 10 * 2**20))  # 10 MiB
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout=None: EndlessBody())
+    home = tmp_path / "home"
+    with pytest.raises(OSError, match="expected between 1 and 10,485,760 bytes"):
+        fetch_chest_xray(home, progress=False)
+    assert _listing(home) == []

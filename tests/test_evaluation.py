@@ -540,3 +540,15 @@ def test_auto_groups_need_file_paths(report):
     assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("none (images)", None, "samples")
     with pytest.raises(ValueError, match="groups must be 'auto', None or one value per sample; got 'patients'"):
         evaluate(fitted_stub(), STUB_X, STUB_Y, groups="patients")
+
+
+@pytest.mark.parametrize("y_true", [[-1, 1, -1, 1], ["0", "1", "0", "1"], [1, 2, 1, 2]])
+def test_calibration_and_intervals_take_only_0_1_labels(y_true):
+    from skpneumo.calibration import expected_calibration_error
+    from skpneumo.intervals import rate_intervals
+
+    with pytest.raises(ValueError, match="y_true must hold 0/1 or True/False"):
+        expected_calibration_error(y_true, [0.1, 0.9, 0.1, 0.9])
+    with pytest.raises(ValueError, match="y_true must hold 0/1 or True/False"):
+        rate_intervals(y_true, [0, 1, 0, 1])
+    assert expected_calibration_error([0, 1, 0, 1], [0.1, 0.9, 0.1, 0.9]) == pytest.approx(0.1)

@@ -547,3 +547,9 @@ def test_invalid_reduce_to(tmp_path, reduce_to):
     path = _write(tmp_path / "a.png", _rand((6, 6)))
     with pytest.raises(ValueError, match="reduce_to"):
         ImageLoader(reduce_to=reduce_to).transform([path])
+
+
+@pytest.mark.parametrize("reduce_to", ["AUTO", np.array([64, 64])])
+def test_reduce_to_is_auto_or_a_size(reduce_to):
+    with pytest.raises(ValueError, match=r"reduce_to \(or 'auto'\) must be a positive int or a \(height, width\) pair"):
+        ImageLoader(reduce_to=reduce_to).transform(["x.png"])

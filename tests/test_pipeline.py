@@ -247,6 +247,17 @@ def test_loader_decodes_for_the_pipeline_size():
         fast_pipeline(size=64, reduce_to=(32, 32)).fit(["a.png", "b.png"], ["NORMAL", "PNEUMONIA"])
 
 
+def test_chunk_size_is_checked_at_prediction_and_kept_by_slicing(fitted, image_set):
+    paths = image_set[0][:2]
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1, got 0"):
+        clone(fitted).set_params(chunk_size=0).fit(*image_set[:2])
+    bad = pickle.loads(pickle.dumps(fitted))
+    bad.set_params(chunk_size=0)
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1, got 0"):
+        bad.predict_proba(paths)
+    assert bad.set_params(chunk_size=7)[:3].chunk_size == 7
+
+
 def test_chunk_size_is_a_parameter(image_set):
     pipe = fast_pipeline().set_params(chunk_size=8)
     assert clone(pipe).get_params()["chunk_size"] == 8
