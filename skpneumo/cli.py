@@ -128,7 +128,7 @@ def _load_split(data_dir, split, quiet_groups=False):
 
     DATA_DIR may be a split folder (``.../train``) or a root holding splits.
     ``quiet_groups`` silences the warning about file names without a patient id,
-    for when ``--groups`` gives the patients.
+    for when ``--groups`` gives the patients or ``evaluate`` reads them itself.
     """
     from .datasets import load_chest_xray
 
@@ -385,13 +385,13 @@ def cmd_evaluate(args):
     if report_dir.exists() and not report_dir.is_dir():
         raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
     model = load_model(args.model)
-    threshold = args.threshold if args.threshold is not None else _wrapper_threshold(model)
-    data = _load_split(args.data_dir, args.split, quiet_groups=bool(args.groups))
+    # evaluate reads the patients from the file names itself, and warns once if it cannot.
+    data = _load_split(args.data_dir, args.split, quiet_groups=True)
     # Patients from --groups, else read from the file names by evaluate (and said so).
     groups = read_groups(args.groups, data.paths) if args.groups else "auto"
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
     report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
-                      threshold=threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
+                      threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
     try:
         written = report.save(args.report)
@@ -400,31 +400,6 @@ def cmd_evaluate(args):
     print(report.summary())
     _say(args, f"report written to {Path(written['report.json']).parent}")
     return 0
-
-
-def _wrapper_threshold(model):
-    """The threshold a scikit-learn threshold wrapper decides with, for ``evaluate``.
-
-    None for skpneumo models (``evaluate`` reads their classifier's threshold) and for
-    wrappers without one (``CalibratedClassifierCV`` decides at 0.5). scikit-learn
-    thresholds ``pos_label``, or ``classes_[1]`` by default: a wrapper whose positive
-    class is not skpneumo's is refused rather than scored at the wrong column.
-    """
-    if skpneumo_classifier(model) is not None:
-        return None
-    threshold = getattr(model, "best_threshold_", getattr(model, "threshold", None))
-    if threshold is None:
-        return None
-    if isinstance(threshold, str):  # FixedThresholdClassifier(threshold="auto")
-        return 0.5
-    classes = list(model.classes_)
-    wrapper_positive = getattr(model, "pos_label", None)
-    if wrapper_positive is None:
-        wrapper_positive = classes[1]
-    if wrapper_positive != classes[positive_index(classes)]:
-        raise CLIError(f"the {type(model).__name__} thresholds P({wrapper_positive}) but skpneumo reports "
-                       f"P({classes[positive_index(classes)]}); pass --threshold on that probability")
-    return float(threshold)
 
 
 def _override_threshold(model, args):

@@ -36,6 +36,7 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 from sklearn.utils.validation import column_or_1d
 
 from ._labels import find_label, positive_index
@@ -510,18 +511,8 @@ class EvaluationReport:
             # The operating point follows from the confusion matrix because
             # roc_curve uses the same "score >= threshold" convention.
             (tn, fp), (fn, tp) = self.confusion_matrix
-            ax.plot(
-                fp / (fp + tn),
-                tp / (tp + fn),
-                marker="o",
-                markersize=9,
-                linestyle="none",
-                color="tab:red",
-                label=(
-                    f"Threshold {self.threshold:.3g} (sensitivity {self.recall:.3f}, "
-                    f"specificity {self.specificity:.3f})"
-                ),
-            )
+            self._mark_operating_point(ax, fp / (fp + tn), tp / (tp + fn),
+                                       f"sensitivity {self.recall:.3f}, specificity {self.specificity:.3f}")
         ax.set(
             xlim=(0, 1),
             ylim=(0, 1.02),
@@ -532,6 +523,11 @@ class EvaluationReport:
         ax.set_aspect("equal")
         ax.legend(loc="lower right", fontsize="small")
         return fig
+
+    def _mark_operating_point(self, ax, x, y, rates):
+        """The point of a curve where the decision threshold sits, as a red dot."""
+        ax.plot(x, y, marker="o", markersize=9, linestyle="none", color="tab:red",
+                label=f"Threshold {self.threshold:.3g} ({rates})")
 
     def _pr_figure(self):
         from matplotlib.figure import Figure
@@ -549,18 +545,8 @@ class EvaluationReport:
                     label=f"PR curve (average precision = {self.average_precision:.3f})")
             (tn, fp), (fn, tp) = self.confusion_matrix
             if tp + fp:  # precision is undefined without a predicted positive
-                ax.plot(
-                    self.recall,
-                    self.precision,
-                    marker="o",
-                    markersize=9,
-                    linestyle="none",
-                    color="tab:red",
-                    label=(
-                        f"Threshold {self.threshold:.3g} (recall {self.recall:.3f}, "
-                        f"precision {self.precision:.3f})"
-                    ),
-                )
+                self._mark_operating_point(ax, self.recall, self.precision,
+                                           f"recall {self.recall:.3f}, precision {self.precision:.3f}")
         ax.set(
             xlim=(0, 1),
             ylim=(0, 1.02),
@@ -749,7 +735,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
 
     pos_index = positive_index(classes, pos_label)
     pos, neg = _to_builtin(classes[pos_index]), _to_builtin(classes[1 - pos_index])
-    threshold = _resolve_threshold(estimator, threshold)
+    threshold = _resolve_threshold(estimator, threshold, classes[pos_index])
 
     try:
         labels, inverse = np.unique(y, return_inverse=True)
@@ -878,7 +864,7 @@ def _file_paths(X):
     return items if all(isinstance(item, (str, os.PathLike)) for item in items) else None
 
 
-def _resolve_threshold(estimator, threshold):
+def _resolve_threshold(estimator, threshold, positive):
     source = "threshold"
     if threshold is None:
         steps = getattr(estimator, "steps", None)
@@ -890,6 +876,16 @@ def _resolve_threshold(estimator, threshold):
         source = f"{type(final_step).__name__}.{name}"
         if threshold is None or (isinstance(threshold, str) and threshold == "auto"):
             return DEFAULT_THRESHOLD
+        if isinstance(final_step, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
+            # These threshold their pos_label, else classes_[1]: refuse one that is not
+            # the report's positive class rather than score the wrong column.
+            wrapped = getattr(final_step, "pos_label", None)
+            wrapped = final_step.classes_[1] if wrapped is None else wrapped
+            if wrapped != positive:
+                raise ValueError(
+                    f"{source} applies to P({_to_builtin(wrapped)}) but the report's positive "
+                    f"class is {_to_builtin(positive)!r}; pass threshold= on that probability."
+                )
     if not is_real(threshold, 0, 1, high_inclusive=True):
         raise ValueError(f"{source} must be a number in [0, 1]; got {threshold!r}.")
     return float(threshold)

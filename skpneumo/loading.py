@@ -200,6 +200,23 @@ class ImageLoader(StatelessTransformer):
         if self.reduce_to is not None and not _is_auto(self.reduce_to):
             check_hw(self.reduce_to, "reduce_to (or 'auto')")
 
+    def decode_size(self, size):
+        """The ``(height, width)`` large JPEGs are decoded for, or None for a full decode.
+
+        Parameters
+        ----------
+        size : (int, int) or None
+            The size the images are resized to next, which ``reduce_to="auto"``
+            decodes for.
+
+        Returns
+        -------
+        (int, int) or None
+        """
+        if _is_auto(self.reduce_to):
+            return size
+        return None if self.reduce_to is None else check_hw(self.reduce_to, "reduce_to (or 'auto')")
+
     def transform(self, X):
         """Load the images.
 
@@ -249,10 +266,7 @@ class ImageLoader(StatelessTransformer):
         for item in items:
             if is_path(item):
                 check_image_file(os.fspath(item))
-        if _is_auto(self.reduce_to):
-            reduce_to = size
-        else:
-            reduce_to = None if self.reduce_to is None else check_hw(self.reduce_to, "reduce_to")
+        reduce_to = self.decode_size(size)
 
         def load(i):
             item = items[i]

@@ -8,7 +8,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._images import is_path
-from ._validation import check_hw, is_int
+from ._validation import is_int
 from .classifier import PneumoniaClassifier, check_binary_labels
 from .loading import ImageLoader, check_image_file
 from .preprocessing import GrayscaleToRGB, Normalizer, Resizer, _ImageTransformer
@@ -92,6 +92,12 @@ class PneumoniaPipeline(Pipeline):
         # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
         state.setdefault("chunk_size", 1024)
         super().__setstate__(state)
+
+    def _checked_chunk_size(self):
+        # Checked in fit and again at prediction: it may be set on a fitted pipeline.
+        if not is_int(self.chunk_size, 1):
+            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
+        return self.chunk_size
 
     def _fused_head(self, fitting, with_final=False):
         """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
@@ -184,14 +190,12 @@ class PneumoniaPipeline(Pipeline):
                 "one label per image."
             )
         check_binary_labels(y, len(X))
-        if not is_int(self.chunk_size, 1):
-            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
+        self._checked_chunk_size()
         load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
-        if (isinstance(load, ImageLoader) and load.reduce_to is not None
-                and not (isinstance(load.reduce_to, str) and load.reduce_to == "auto")
-                and isinstance(resize, Resizer)):
-            reduce_hw, resize_hw = check_hw(load.reduce_to, "load__reduce_to"), resize._target_hw()
-            if reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]:
+        if isinstance(load, ImageLoader) and isinstance(resize, Resizer):
+            resize_hw = resize._target_hw()
+            reduce_hw = load.decode_size(resize_hw)
+            if reduce_hw is not None and (reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]):
                 raise ValueError(
                     f"load__reduce_to={load.reduce_to!r} is smaller than resize__size="
                     f"{resize.size!r}: images would be decoded too small. Set load__reduce_to "
@@ -228,9 +232,7 @@ class PneumoniaPipeline(Pipeline):
         if is_path(X):
             return getattr(super(), method)(X, **params)
         items = X if isinstance(X, np.ndarray) else list(X)
-        if not is_int(self.chunk_size, 1):
-            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
-        size = self.chunk_size
+        size = self._checked_chunk_size()
         batch_size = getattr(self._final_estimator, "batch_size", None)
         if is_int(batch_size, 1):
             size = max(1, size // batch_size) * batch_size

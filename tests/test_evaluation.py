@@ -552,3 +552,20 @@ def test_calibration_and_intervals_take_only_0_1_labels(y_true):
     with pytest.raises(ValueError, match="y_true must hold 0/1 or True/False"):
         rate_intervals(y_true, [0, 1, 0, 1])
     assert expected_calibration_error([0, 1, 0, 1], [0.1, 0.9, 0.1, 0.9]) == pytest.approx(0.1)
+
+
+def test_a_threshold_wrapper_is_scored_at_its_threshold_on_its_positive_class():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    X, y = make_classification(n_samples=80, random_state=0)
+    y = y + 1  # labels 1 and 2: skpneumo's positive class is 1, scikit-learn's default classes_[1] = 2
+    wrong = FixedThresholdClassifier(LogisticRegression(), threshold=0.3).fit(X, y)
+    with pytest.raises(ValueError, match=r"threshold applies to P\(2\) but the report's positive class is 1"):
+        evaluate(wrong, X, y, n_bootstrap=0)
+    right = FixedThresholdClassifier(LogisticRegression(), threshold=0.3, pos_label=1).fit(X, y)
+    report = evaluate(right, X, y, n_bootstrap=0)
+    assert report.threshold == 0.3
+    predicted_positive = right.predict(X) == 1
+    assert report.confusion_matrix[1][1] + report.confusion_matrix[0][1] == int(predicted_positive.sum())
+    assert evaluate(wrong, X, y, threshold=0.4, n_bootstrap=0).threshold == 0.4  # an explicit one is the caller's
