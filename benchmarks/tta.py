@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from skpneumo import make_pipeline
 from skpneumo.datasets import load_chest_xray
 from skpneumo.evaluation import evaluate
-from skpneumo.tta import DEFAULT_TTA
+from skpneumo.estimators import DEFAULT_TTA
 
 TTA_SETS = {
     "none": None,

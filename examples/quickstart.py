@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from skpneumo import WeightsUnavailableError, make_pipeline
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.evaluation import evaluate
-from skpneumo.model import check_weights
+from skpneumo.network import check_weights
 
 SYNTHETIC_SIZE = 64
 

@@ -31,8 +31,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from skpneumo import make_pipeline
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.evaluation import evaluate
-from skpneumo.explain import explain, overlay_names
-from skpneumo.thresholds import set_operating_point
+from skpneumo.evaluation import explain, overlay_names
+from skpneumo.evaluation import set_operating_point
 
 
 def hold_out_patients(labels, groups, fraction, random_state):

@@ -5,60 +5,64 @@ File paths in, pneumonia probabilities out, through one imbalanced-learn
 default] -> :class:`GrayscaleToRGB` -> :class:`ImageSMOTE` -> :class:`Normalizer`
 -> :class:`PneumoniaClassifier`. SMOTE runs in ``fit`` only, before the
 :class:`Normalizer`, so it resamples the integer images decoded from the files.
+
+The package is layered (``docs/architecture.md``): :mod:`~skpneumo.exceptions`
+and :mod:`~skpneumo.utils` at the bottom, then :mod:`~skpneumo.io`, then
+:mod:`~skpneumo.datasets`, :mod:`~skpneumo.preprocessing` and
+:mod:`~skpneumo.network`, then :mod:`~skpneumo.estimators`,
+:mod:`~skpneumo.evaluation`, :mod:`~skpneumo.workflows`, and the command line on
+top. Every public name is re-exported here.
 """
 
-import importlib
+__version__ = "0.2.0"
 
-__version__ = "0.1.0"
+from .utils.lazy import lazy_exports  # noqa: E402
 
 # Public name -> defining module. Imported on first use, so that the command line
 # and the data-set helpers start without loading TensorFlow.
 _EXPORTS = {
-    "CLAHE": "preprocessing",
-    "GrayscaleToRGB": "preprocessing",
-    "ImageLoader": "loading",
-    "ImageNetPreprocessing": "model",
-    "ImageReadError": "loading",
-    "ImageSMOTE": "sampling",
-    "Normalizer": "preprocessing",
-    "PneumoniaClassifier": "classifier",
-    "PneumoniaPipeline": "pipeline",
-    "Resizer": "preprocessing",
-    "WeightsUnavailableError": "model",
-    "EvaluationReport": "evaluation",
-    "evaluate": "evaluation",
-    "load_chest_xray": "datasets",
-    "fetch_chest_xray": "datasets",
-    "make_synthetic_xrays": "datasets",
-    "make_pipeline": "pipeline",
-    "predict_on_cluster": "cluster",
-    "preset_params": "presets",
-    "read_image": "loading",
-    "read_dicom": "dicom",
-    "OperatingPoint": "thresholds",
-    "choose_threshold": "thresholds",
-    "set_operating_point": "thresholds",
-    "bootstrap_intervals": "bootstrap",
-    "expected_calibration_error": "calibration",
-    "wilson_interval": "intervals",
-    "tta_transform": "tta",
-    # explain() itself is imported from skpneumo.explain: re-exported here, its name
-    # would be shadowed by the submodule once anything imports that.
-    "grad_cam": "explain",
-    "overlay": "explain",
-    "overlay_names": "explain",
+    "ImageReadError": ".exceptions",
+    "ModelFileError": ".exceptions",
+    "WeightsUnavailableError": ".exceptions",
+    "read_dicom": ".io",
+    "read_image": ".io",
+    "fetch_chest_xray": ".datasets",
+    "load_chest_xray": ".datasets",
+    "make_synthetic_xrays": ".datasets",
+    "patient_groups": ".datasets",
+    "read_groups": ".datasets",
+    "CLAHE": ".preprocessing",
+    "GrayscaleToRGB": ".preprocessing",
+    "ImageLoader": ".preprocessing",
+    "ImageSMOTE": ".preprocessing",
+    "ImageTransformer": ".preprocessing",
+    "Normalizer": ".preprocessing",
+    "Resizer": ".preprocessing",
+    "ImageNetPreprocessing": ".network",
+    "SmallCNN": ".network",
+    "PneumoniaClassifier": ".estimators",
+    "PneumoniaPipeline": ".estimators",
+    "make_pipeline": ".estimators",
+    "preset_params": ".estimators",
+    "tta_transform": ".estimators",
+    "EvaluationReport": ".evaluation",
+    "OperatingPoint": ".evaluation",
+    "bootstrap_intervals": ".evaluation",
+    "choose_threshold": ".evaluation",
+    "evaluate": ".evaluation",
+    "expected_calibration_error": ".evaluation",
+    "explain": ".evaluation",
+    "grad_cam": ".evaluation",
+    "overlay": ".evaluation",
+    "overlay_names": ".evaluation",
+    "set_operating_point": ".evaluation",
+    "wilson_interval": ".evaluation",
+    "fit_model": ".workflows",
+    "load_model": ".workflows",
+    "predict_on_cluster": ".workflows",
+    "predict_paths": ".workflows",
+    "save_model": ".workflows",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,8 @@
-"""The ``skpneumo`` command line: demo, fit, evaluate, predict and explain."""
+"""The ``skpneumo`` command line: demo, fit, evaluate, predict and explain.
+
+The top layer: argparse and one small function per command, each calling the
+library (:mod:`skpneumo.workflows` and below). Nothing in the package imports it.
+"""
 
 import argparse
 import csv
@@ -6,300 +10,73 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 import traceback
 import warnings
 from pathlib import Path
 
-# Keep TensorFlow's C++ start-up chatter out of the user's terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import joblib  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from . import __version__
 
-from . import __version__  # noqa: E402
-from ._labels import positive_index  # noqa: E402
-
-# The backbone names of skpneumo.model.BACKBONES, without importing Keras to parse arguments.
+# The backbone names of skpneumo.network.BACKBONES, without importing Keras to parse arguments.
 BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn"]
 
 # Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
 # at its full size, often 2000x2000.
 EXPLAIN_CHUNK = 32
-# Files per prediction chunk for models without a chunk_size of their own (wrappers).
-DEFAULT_CHUNK = 1024
 
 
 class CLIError(Exception):
     """A failure to report as one line, without a traceback."""
 
 
-def _progress(iterable=None, *, quiet, **kwargs):
-    return tqdm(iterable, disable=quiet, file=sys.stderr, dynamic_ncols=True, **kwargs)
+def _load_split(data_dir, split, quiet_groups=False):
+    """``load_split``, without the warning about file names lacking a patient id when
+    ``quiet_groups`` (``--groups`` gives the patients, or ``evaluate`` reads them itself)."""
+    from .datasets import load_split
+
+    with warnings.catch_warnings():
+        if quiet_groups:
+            warnings.simplefilter("ignore", UserWarning)
+        return load_split(data_dir, split)
 
 
-def _epoch_progress(total, quiet):
-    import keras
+def _read_groups(csv_path, paths):
+    from .datasets import read_groups
 
-    class EpochProgress(keras.callbacks.Callback):
-        """One tqdm bar over the epochs of both training phases."""
-
-        def __init__(self):
-            super().__init__()
-            self.bar = _progress(total=total, quiet=quiet, desc="training", unit="epoch")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if "auc" in k or k == "loss"})
-            self.bar.update(1)
-
-    return EpochProgress()
-
-
-def _chunks(items, size):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _write_atomically(path, write):
-    """Call ``write(tmp_path)`` then move the file into place; never leave half a file."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CLIError(f"output folder does not exist: '{folder}'")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise CLIError(f"cannot write to '{folder}': {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates the file 0600: give it the mode any new file gets here.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return read_groups(csv_path, paths)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _save(model, path):
+    from .workflows import save_model
+
+    save_model(model, path)
+
+
+def _load(path):
+    # Checked before the workflows import TensorFlow: a typo fails in milliseconds.
+    if not os.path.isfile(path):
+        raise CLIError(f"model file not found: '{path}'")
+    from .workflows import load_model
+
+    return load_model(path)
 
 
 def _check_output_file(path):
-    """Fail now, before any long work, if ``path`` cannot be written."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CLIError(f"output folder does not exist: '{folder}'")
-    if path.is_dir():
-        raise CLIError(f"'{path}' is a folder; give a file name")
-    if not os.access(folder, os.W_OK):
-        raise CLIError(f"cannot write to '{folder}': permission denied")
-
-
-def load_model(path):
-    """Load a fitted model saved with joblib, or raise :class:`CLIError`.
-
-    A skpneumo pipeline, or a fitted scikit-learn wrapper of one (such as
-    ``CalibratedClassifierCV`` or ``TunedThresholdClassifierCV``) with
-    ``predict_proba`` and two ``classes_``.
-    """
-    # Checked before joblib imports TensorFlow: a typo fails in milliseconds.
-    if not os.path.isfile(path):
-        raise CLIError(f"model file not found: '{path}'")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:
-        raise CLIError(f"'{path}' is not a skpneumo model file or is corrupt ({type(exc).__name__}: {exc}); "
-                       "--debug shows where loading failed") from exc
-    if not (hasattr(model, "predict_proba") and len(getattr(model, "classes_", ())) == 2):
-        raise CLIError(f"'{path}' does not hold a fitted skpneumo pipeline or a fitted binary classifier "
-                       f"with predict_proba (it holds a {type(model).__name__})")
-    return model
-
-
-def _load_split(data_dir, split, quiet_groups=False):
-    """Images of ``split`` when DATA_DIR holds it, else of the folder itself.
-
-    DATA_DIR may be a split folder (``.../train``) or a root holding splits.
-    ``quiet_groups`` silences the warning about file names without a patient id,
-    for when ``--groups`` gives the patients or ``evaluate`` reads them itself.
-    """
-    from .datasets import load_chest_xray
-
-    if quiet_groups:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return _load_split(data_dir, split)
-
-    if not os.path.isdir(data_dir):
-        raise CLIError(f"data folder does not exist: '{data_dir}'")
-    try:
-        return load_chest_xray(data_dir, split=split)
-    except ValueError:
-        # Only a folder that holds the class folders itself is a split folder; a root
-        # lacking the requested split must not silently yield its other splits.
-        names = {p.name.lower() for p in Path(data_dir).iterdir() if p.is_dir()}
-        if {"normal", "pneumonia"} <= names:
-            return load_chest_xray(data_dir)
-        raise
-
-
-def read_groups(csv_path, paths):
-    """The patient of each of ``paths``, from a CSV file with ``file`` and ``patient`` columns.
-
-    A row's ``file`` is matched to a path by the whole path (absolute, or relative to
-    the CSV file's folder) or, when no row gives the path, by the file name alone if
-    no other row has that name. Raises :class:`CLIError` naming the first file the
-    CSV does not cover, before any image is read.
-    """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise CLIError(f"groups file not found: '{csv_path}'")
-    with open(csv_path, newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        if not reader.fieldnames or not {"file", "patient"} <= set(reader.fieldnames):
-            raise CLIError(f"'{csv_path}' needs a header with the columns 'file' and 'patient', "
-                           f"got {reader.fieldnames}")
-        rows = [(row["file"], row["patient"]) for row in reader]
-    by_path, by_name = {}, {}
-    for line, (file_name, patient) in enumerate(rows, start=2):
-        if not file_name or not patient:
-            raise CLIError(f"'{csv_path}', line {line}: needs both a file and a patient")
-        full = Path(file_name) if Path(file_name).is_absolute() else csv_path.parent / file_name
-        key = os.path.normpath(os.path.abspath(full))
-        if by_path.get(key, patient) != patient:
-            raise CLIError(f"'{csv_path}', line {line}: '{file_name}' is listed with two patients")
-        by_path[key] = patient
-        by_name.setdefault(Path(file_name).name, set()).add(patient)
-    groups = []
-    for path in paths:
-        patient = by_path.get(os.path.normpath(os.path.abspath(path)))
-        if patient is None and len(by_name.get(Path(path).name, ())) == 1:
-            patient = next(iter(by_name[Path(path).name]))
-        if patient is None:
-            raise CLIError(f"'{csv_path}' gives no patient for '{path}'"
-                           + (" (its file name is listed with several patients)" if Path(path).name in by_name
-                              else ""))
-        groups.append(patient)
-    return np.array(groups)
-
-
-def _patient_validation_split(groups, labels, val_size, random_state):
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    n_splits = max(2, round(1 / val_size))
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return next(cv.split(np.zeros(len(labels)), labels, groups))
-
-
-def fit_model(paths, labels, groups, *, params, val_size, random_state, quiet):
-    """Fit the default pipeline on files, with an optional patient-level validation split.
-
-    Returns the fitted pipeline, its callbacks removed so that it pickles cleanly,
-    and the preprocessed validation ``(X_val, y_val)`` (None without ``val_size``).
-    """
-    from .pipeline import make_pipeline
-
-    pipe = make_pipeline(**params, random_state=random_state)
-    pipe._check_before_fit(paths, labels)
-    clf = pipe.named_steps["clf"]
-    fit_params, validation = {}, None
-    if val_size:
-        train_idx, val_idx = _patient_validation_split(groups, labels, val_size, random_state)
-        # Paths: the pipeline preprocesses validation images once, as at prediction.
-        validation = (paths[val_idx], labels[val_idx])
-        fit_params["clf__validation_data"] = validation
-        paths, labels = paths[train_idx], labels[train_idx]
-    total = sum(n_epochs for _, n_epochs, _ in clf._phases())
-    progress = _epoch_progress(total, quiet)
-    clf.set_params(callbacks=[progress])
-    try:
-        # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
-        pipe.fit(paths, labels, **fit_params)
-    finally:
-        progress.bar.close()
-        clf.set_params(callbacks=None)
-    if validation is not None:
-        validation = (pipe._transform_for_final(validation[0]), validation[1])
-    return pipe, validation
-
-
-def _per_file(func, paths):
-    """``func(paths)``, or when that fails on a file, ``func`` on each file alone.
-
-    Returns the results for the readable paths, as ``func`` returns them for the whole
-    list or as a list of one-file results, and an error message (or None) per path.
-    """
-    from .loading import ImageReadError
+    from .utils.files import check_output_file
 
     try:
-        return func(paths), [None] * len(paths)
-    except (ImageReadError, ValueError):
-        # Find the unreadable files one by one; the rest still go through.
-        results, errors = [], []
-        for path in paths:
-            try:
-                results.append(func([path])[0])
-                errors.append(None)
-            except (ImageReadError, ValueError) as exc:
-                errors.append(str(exc))
-        return results, errors
-
-
-def skpneumo_classifier(model):
-    """The :class:`PneumoniaClassifier` that decides for ``model`` (a skpneumo pipeline or
-    the classifier itself), or None for other models, such as scikit-learn wrappers."""
-    from .classifier import PneumoniaClassifier
-
-    steps = getattr(model, "steps", None)
-    final = steps[-1][1] if steps else model
-    return final if isinstance(final, PneumoniaClassifier) else None
-
-
-def _predict_chunk(model, paths):
-    """``(probability of the positive class, label)`` for the readable paths, and an
-    error (or None) per path."""
-    column = positive_index(model.classes_)
-    clf = skpneumo_classifier(model)
-
-    def predict(chunk):
-        p = model.predict_proba(chunk)[:, column]
-        # A wrapper decides by its own rule (a tuned threshold, calibrated probabilities).
-        labels = clf.labels_for(p) if clf is not None else model.predict(chunk)
-        return list(zip(p.tolist(), np.asarray(labels).tolist()))
-
-    return _per_file(predict, paths)
-
-
-def predict_paths(model, paths, quiet):
-    """Predict files chunk by chunk; unreadable files are reported, not fatal.
-
-    Returns a list of dicts, in the order of ``paths``, with ``path``,
-    ``probability`` (of the positive class, ``pos_label_``), ``label`` and ``error``.
-    """
-    rows = []
-    with _progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for chunk in _chunks(paths, getattr(model, "chunk_size", DEFAULT_CHUNK)):
-            results, errors = _predict_chunk(model, chunk)
-            results = iter(results)
-            for path, error in zip(chunk, errors):
-                if error:
-                    rows.append({"path": path, "probability": None, "label": None, "error": error})
-                    continue
-                p, label = next(results)
-                rows.append({"path": path, "probability": float(p), "label": label, "error": None})
-            bar.update(len(chunk))
-    return rows
+        check_output_file(path)
+    except OSError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _expand_paths(items):
-    from .loading import IMAGE_EXTENSIONS
+    from .io import IMAGE_EXTENSIONS
 
     paths = []
     for item in items:
@@ -361,19 +138,21 @@ def cmd_fit(args):
     _check_output_file(args.out)
     data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
     if args.groups:
-        data.groups = read_groups(args.groups, data.paths)
+        data.groups = _read_groups(args.groups, data.paths)
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
+    from .workflows import fit_model
+
     pipe, validation = fit_model(
         data.paths, data.labels, data.groups, params=_classifier_params(args),
         val_size=args.val_size, random_state=args.random_state, quiet=args.quiet,
     )
     if operating_point is not None:
-        from .thresholds import set_operating_point
+        from .evaluation import set_operating_point
 
         point = set_operating_point(pipe.named_steps["clf"], *validation, **operating_point)
         _say(args, f"operating point on the validation patients: {point}")
-    _write_atomically(args.out, lambda tmp: joblib.dump(pipe, tmp))
+    _save(pipe, args.out)
     _say(args, f"trained in {time.perf_counter() - t0:.0f} s; model saved to {args.out}")
     return 0
 
@@ -384,11 +163,11 @@ def cmd_evaluate(args):
     report_dir = Path(args.report)
     if report_dir.exists() and not report_dir.is_dir():
         raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
-    model = load_model(args.model)
+    model = _load(args.model)
     # evaluate reads the patients from the file names itself, and warns once if it cannot.
     data = _load_split(args.data_dir, args.split, quiet_groups=True)
     # Patients from --groups, else read from the file names by evaluate (and said so).
-    groups = read_groups(args.groups, data.paths) if args.groups else "auto"
+    groups = _read_groups(args.groups, data.paths) if args.groups else "auto"
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
     report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
@@ -406,6 +185,8 @@ def _override_threshold(model, args):
     """Apply ``--threshold`` to the model's classifier, if given."""
     if args.threshold is None:
         return
+    from .estimators import skpneumo_classifier
+
     clf = skpneumo_classifier(model)
     if clf is None:
         raise CLIError(f"--threshold needs a skpneumo pipeline: '{args.model}' holds a "
@@ -416,14 +197,16 @@ def _override_threshold(model, args):
 def cmd_predict(args):
     if args.output:
         _check_output_file(args.output)
-    model = load_model(args.model)
+    model = _load(args.model)
     _override_threshold(model, args)
     paths = _expand_paths(args.paths)
     if args.scheduler:
-        from .cluster import predict_on_cluster
+        from .workflows import predict_on_cluster
 
         rows = predict_on_cluster(model, paths, args.scheduler, quiet=args.quiet)
     else:
+        from .workflows import predict_paths
+
         rows = predict_paths(model, paths, args.quiet)
     for row in rows:
         if row["error"]:
@@ -438,16 +221,21 @@ def cmd_predict(args):
         writer.writerows(rows)
         text = buffer.getvalue()
     if args.output:
-        _write_atomically(args.output, lambda tmp: Path(tmp).write_text(text))
+        from .utils.files import write_file_atomically
+
+        write_file_atomically(args.output, lambda tmp: Path(tmp).write_text(text))
     else:
         sys.stdout.write(text)
     return 1 if all(row["error"] for row in rows) else 0
 
 
 def cmd_explain(args):
-    from .explain import explain, overlay_names
+    from .estimators import skpneumo_classifier
+    from .evaluation import explain, overlay_names
+    from .workflows.prediction import chunks, per_file
+    from .workflows.progress import progress
 
-    model = load_model(args.model)
+    model = _load(args.model)
     paths = _expand_paths(args.paths)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -464,9 +252,9 @@ def cmd_explain(args):
         return proba
 
     rows = []
-    with _progress(total=len(paths), quiet=args.quiet, desc="explaining", unit="img") as bar:
-        for chunk in _chunks(paths, EXPLAIN_CHUNK):
-            proba, errors = _per_file(explain_chunk, chunk)
+    with progress(total=len(paths), quiet=args.quiet, desc="explaining", unit="img") as bar:
+        for chunk in chunks(paths, EXPLAIN_CHUNK):
+            proba, errors = per_file(explain_chunk, chunk)
             proba = iter(proba)
             for path, error in zip(chunk, errors):
                 if error:
@@ -486,7 +274,8 @@ def cmd_explain(args):
 
 def cmd_demo(args):
     from .datasets import load_chest_xray, make_synthetic_xrays
-    from .evaluation import evaluate
+    from .evaluation import evaluate, set_operating_point
+    from .workflows import fit_model, predict_paths
 
     out = Path(args.out)
     data_dir = out / "data"
@@ -504,11 +293,9 @@ def cmd_demo(args):
     # Early stopping and the decision threshold on held-out patients, as for real films.
     pipe, validation = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
                                  val_size=DEMO_VAL_SIZE, random_state=args.random_state, quiet=args.quiet)
-    from .thresholds import set_operating_point
-
     point = set_operating_point(pipe.named_steps["clf"], *validation)
     model_path = out / "model.joblib"
-    _write_atomically(model_path, lambda tmp: joblib.dump(pipe, tmp))
+    _save(pipe, model_path)
     _say(args, f"2/4 compact CNN from scratch (offline, weights=None, {DEMO_PARAMS['size']}px) trained, "
                f"threshold {point.threshold:.3f} chosen on {len(validation[1])} validation images "
                f"(Youden's J), saved to {model_path}")
@@ -517,7 +304,7 @@ def cmd_demo(args):
     report.save(report_dir)
     _say(args, f"3/4 evaluated on {len(test.paths)} held-out synthetic images:")
     print(report.summary())
-    reloaded = load_model(model_path)
+    reloaded = _load(model_path)
     rows = predict_paths(reloaded, list(test.paths[:3]), quiet=True)
     _say(args, "4/4 reloaded the saved model and predicted:")
     for row in rows:
@@ -709,6 +496,8 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``skpneumo`` command; returns the exit code."""
+    # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -15,7 +15,7 @@ from conftest import write_xray_like
 import skpneumo
 from skpneumo import cli
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
-from skpneumo.thresholds import choose_threshold
+from skpneumo.evaluation import choose_threshold
 
 # The compact backbone: the command line does not depend on it (--backbone is tested alone).
 FAST_FIT = ["--backbone", "smallcnn", "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0",
@@ -222,7 +222,7 @@ def test_version_and_common_flags_before_or_after_the_command(capsys):
 
 
 def test_backbone_names_match_the_model_module():
-    from skpneumo.model import BACKBONES
+    from skpneumo.network import BACKBONES
 
     assert sorted(BACKBONES) == cli.BACKBONE_NAMES
 

@@ -1,0 +1,774 @@
+"""The pneumonia classifier: a scikeras ``KerasClassifier`` around an ImageNet backbone.
+
+Training happens here: two-phase transfer learning (frozen backbone, then
+fine-tuning), optional validation with early stopping, and seeding.
+"""
+
+import contextlib
+import random
+from collections import defaultdict
+
+import keras
+import numpy as np
+from scikeras.wrappers import KerasClassifier
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import ClassifierTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ..network.backbones import BACKBONES, check_weights
+from ..network.hardware import check_distribution, distribution_scope, precision_scope
+from ..network.layers import build_augmentation
+from ..network.model import build_model, set_trainable_layers
+from ..utils.labels import positive_index
+from ..utils.validation import check_binary_labels, is_int, is_real
+from .tta import resolve_tta, tta_transform
+
+_MIN_IMAGE_SIDE = 32
+
+
+class _ArrayBatches(keras.utils.PyDataset):
+    """Shuffled training batches read straight from the arrays, one at a time.
+
+    Given arrays, ``keras.Model.fit`` first copies all of ``X`` into one backend
+    tensor: a second copy of the whole training set. This hands Keras one batch
+    at a time instead, in a new order every epoch, drawn from ``rng``.
+    """
+
+    def __init__(self, X, y, sample_weight, batch_size, rng):
+        super().__init__()
+        self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        self.batch_size = batch_size
+        self.rng = rng
+        self.order = self.rng.permutation(len(X))
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return tuple(array[rows] for array in self.arrays)
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.order))
+
+
+class PneumoniaClassifier(KerasClassifier):
+    """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
+
+    A scikit-learn classifier (scikeras :class:`~scikeras.wrappers.KerasClassifier`)
+    taking float RGB images in [0, 1] of shape ``(n, H, W, 3)``; the input size
+    follows the training images. Integer images (0-255) and floats outside [0, 1]
+    are refused, in ``fit`` and at prediction alike: put a :class:`Normalizer`
+    first. ``fit`` trains in two phases:
+
+    1. for ``epochs`` epochs at ``learning_rate``: the head alone, on a frozen
+       backbone, with pre-trained weights; the whole network from scratch
+       (``weights=None``), since a random backbone holds nothing to keep;
+    2. the top ``fine_tune_layers`` backbone layers and the head, for
+       ``fine_tune_epochs`` epochs at ``fine_tune_learning_rate``. With pre-trained
+       weights, BatchNormalization stays frozen in inference mode; from scratch it
+       learns like any layer.
+
+    ``phases_`` records what each phase trained.
+
+    Both use Adam and binary cross-entropy. The ImageNet preprocessing the backbone
+    expects is part of the network, as is the training-only augmentation.
+
+    Parameters
+    ----------
+    backbone : {"resnet50", "densenet121", "efficientnetb0", "mobilenetv3small", \
+"smallcnn"}, default="resnet50"
+        The feature extractor: a ``keras.applications`` network (DenseNet-121 is
+        CheXNet's; EfficientNet-B0 and MobileNetV3-Small are cheaper on CPUs) or
+        ``"smallcnn"``, a compact network without ImageNet weights for training
+        from scratch on CPUs (see :func:`skpneumo.model.SmallCNN`).
+    weights : "imagenet", None or path-like, default="imagenet"
+        Backbone initialisation: ImageNet weights (downloaded by Keras and cached in
+        ``~/.keras/models``), random (``None``), or a Keras weights file of the
+        backbone without its top (for offline machines).
+    dense_units : tuple of int, default=(256,)
+        Hidden dense layers of the head.
+    dropout : float, default=0.5
+        Dropout after each hidden dense layer.
+    augment : bool, default=True
+        Random augmentation of training images (never at prediction).
+    rotation : float, default=10.0
+        Maximum augmentation rotation, in degrees.
+    zoom : float, default=0.1
+        Maximum augmentation zoom, as a fraction.
+    shift : float, default=0.1
+        Maximum augmentation translation, as a fraction of the image size.
+    contrast : float, default=0.1
+        Maximum augmentation contrast change.
+    horizontal_flip : bool, default=False
+        Random left-right flips; off because the heart is on the left.
+    epochs : int, default=10
+        Phase 1 epochs (frozen backbone with pre-trained weights, every layer from
+        scratch); 0 skips phase 1.
+    learning_rate : float, default=1e-3
+        Adam learning rate of phase 1.
+    fine_tune_layers : int or "all", default=30
+        Number of backbone layers, from the top, trained in phase 2; 0 skips it.
+    fine_tune_epochs : int, default=5
+        Phase 2 epochs; 0 skips phase 2.
+    fine_tune_learning_rate : float, default=1e-5
+        Adam learning rate of phase 2.
+    batch_size : int, default=32
+        Images per gradient step (and per prediction batch).
+    class_weight : None, "balanced" or dict, default=None
+        Per-class loss weights; ``"balanced"`` is the cheap alternative to SMOTE.
+    validation_split : float, default=0.0
+        Fraction of the training images held out (stratified) to monitor validation
+        ROC AUC for early stopping. Ignored when ``fit`` receives
+        ``validation_data``. In a pipeline with SMOTE the held-out images may include
+        synthetic ones: pass patient-level ``validation_data`` to ``fit`` instead.
+    early_stopping_patience : int or None, default=3
+        With validation data, stop a phase after this many epochs without
+        improvement of validation ROC AUC and restore the best weights.
+        ``None`` disables early stopping.
+    label_smoothing : float, default=0.0
+        Binary cross-entropy label smoothing: targets become
+        ``y * (1 - label_smoothing) + label_smoothing / 2``.
+    cache_features : {"auto", True, False}, default="auto"
+        In phase 1 a pre-trained backbone is frozen: compute its pooled features
+        once and train the head on them instead of running the backbone every
+        epoch. The result is the same up to float rounding. ``"auto"`` caches when
+        ``augment=False`` (augmented images change every epoch) and the weights
+        are pre-trained; ``True`` requires both.
+    threshold : float, default=0.5
+        Decision threshold used by ``predict``: an image is labelled ``pos_label_``
+        when its probability of ``pos_label_`` is at least ``threshold``.
+    tta : None, "default" or sequence of str, default=None
+        Test-time augmentation: ``predict_proba`` (and so ``predict``) returns the
+        mean probability over deterministic transforms of each image, named from
+        :data:`skpneumo.tta.TTA_TRANSFORMS` (small shifts, zooms, rotations, and a
+        left-right ``"flip"``); ``"default"`` is :data:`skpneumo.tta.DEFAULT_TTA`
+        (identity, zoom in and out, rotations of 5 degrees). Costs one prediction
+        pass per transform; only affects prediction.
+    random_state : int, RandomState or None, default=None
+        Seed for weight initialisation, augmentation, dropout, shuffling and the
+        validation split. An int makes a CPU fit repeatable.
+    verbose : int, default=0
+        Keras progress output (0 = silent).
+    callbacks : list of keras.callbacks.Callback or None, default=None
+        Extra Keras callbacks for training and prediction.
+    mixed_precision : bool, default=False
+        Build the network under Keras' ``"mixed_float16"`` dtype policy: float16
+        computation with float32 weights, a float32 sigmoid output and dynamic loss
+        scaling. For GPUs with tensor cores; on CPUs it is slower than float32.
+        The caller's global dtype policy is left unchanged.
+    distribution : None or "data_parallel", default=None
+        ``"data_parallel"`` trains on every GPU of the machine (every CPU device when
+        there is none), splitting each batch between them: Keras'
+        ``keras.distribution.DataParallel`` on the JAX backend, TensorFlow's
+        ``MirroredStrategy`` on TensorFlow. ``batch_size`` is the global batch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The labels seen in ``fit``, sorted; ``predict_proba`` columns follow them.
+    pos_label_ : label
+        The positive class, whose probability ``threshold`` applies to:
+        ``"PNEUMONIA"`` when it is a class, else ``1``, else ``classes_[1]`` (the
+        rule :func:`skpneumo.evaluation.evaluate` follows too).
+    model_ : keras.Model
+        The trained network.
+    history_ : dict of list
+        Per-epoch training metrics of both phases; ``history_["phase"]`` says which
+        phase each epoch belongs to.
+    phases_ : list of dict
+        One entry per phase that ran: ``phase``, ``trained`` (``"head"``,
+        ``"head and top N backbone layers"`` or ``"all layers"``),
+        ``learning_rate`` and ``epochs`` (run, after early stopping).
+    n_devices_ : int
+        Number of devices each training batch was split between (1 unless
+        ``distribution="data_parallel"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpneumo import PneumoniaClassifier
+    >>> X = np.random.rand(8, 32, 32, 3).astype("float32")
+    >>> y = np.array(["NORMAL", "PNEUMONIA"] * 4)
+    >>> clf = PneumoniaClassifier(weights=None, epochs=1, fine_tune_epochs=0)
+    >>> clf.fit(X, y).predict_proba(X).shape
+    (8, 2)
+    """
+
+    # Fixed by design rather than parameters: scikeras reads them.
+    optimizer = "adam"
+    loss = "binary_crossentropy"
+    metrics = None
+    model = None
+    build_fn = None
+    warm_start = False
+    shuffle = True
+    run_eagerly = False
+    validation_batch_size = None
+
+    def __init__(
+        self,
+        *,
+        backbone="resnet50",
+        weights="imagenet",
+        dense_units=(256,),
+        dropout=0.5,
+        augment=True,
+        rotation=10.0,
+        zoom=0.1,
+        shift=0.1,
+        contrast=0.1,
+        horizontal_flip=False,
+        epochs=10,
+        learning_rate=1e-3,
+        fine_tune_layers=30,
+        fine_tune_epochs=5,
+        fine_tune_learning_rate=1e-5,
+        batch_size=32,
+        class_weight=None,
+        validation_split=0.0,
+        early_stopping_patience=3,
+        label_smoothing=0.0,
+        cache_features="auto",
+        threshold=0.5,
+        tta=None,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        mixed_precision=False,
+        distribution=None,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.augment = augment
+        self.rotation = rotation
+        self.zoom = zoom
+        self.shift = shift
+        self.contrast = contrast
+        self.horizontal_flip = horizontal_flip
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.fine_tune_layers = fine_tune_layers
+        self.fine_tune_epochs = fine_tune_epochs
+        self.fine_tune_learning_rate = fine_tune_learning_rate
+        self.batch_size = batch_size
+        self.class_weight = class_weight
+        self.validation_split = validation_split
+        self.early_stopping_patience = early_stopping_patience
+        self.label_smoothing = label_smoothing
+        self.cache_features = cache_features
+        self.threshold = threshold
+        self.tta = tta
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.mixed_precision = mixed_precision
+        self.distribution = distribution
+
+    @classmethod
+    def _get_param_names(cls):
+        # scikeras lists every public attribute as a parameter; scikit-learn's rule
+        # (the __init__ signature) keeps get_params, clone and repr exact.
+        return BaseEstimator._get_param_names.__func__(cls)
+
+    def __sklearn_tags__(self):
+        # scikeras' base order lets BaseEstimator's tags win, hiding that this is a
+        # classifier (NaN scores, unstratified CV folds in scikit-learn >= 1.6).
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        tags.target_tags.required = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    def __repr__(self):
+        return BaseEstimator.__repr__(self)
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        """Validate every parameter; raise ValueError naming the first bad one."""
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}.")
+        if self.weights is not None and not (
+            isinstance(self.weights, str) or hasattr(self.weights, "__fspath__")
+        ):
+            raise ValueError(
+                f"weights must be 'imagenet', None or a file path, got {self.weights!r}."
+            )
+        units = self.dense_units
+        if not isinstance(units, (tuple, list)) or not all(is_int(u, 1) for u in units):
+            raise ValueError(f"dense_units must be a tuple of positive ints, got {units!r}.")
+        checks = [
+            ("dropout", is_real(self.dropout, 0, 1), "a float in [0, 1)"),
+            ("augment", isinstance(self.augment, bool), "True or False"),
+            ("rotation", is_real(self.rotation, 0, 180, True), "degrees in [0, 180]"),
+            ("zoom", is_real(self.zoom, 0, 1), "a float in [0, 1)"),
+            ("shift", is_real(self.shift, 0, 1), "a float in [0, 1)"),
+            ("contrast", is_real(self.contrast, 0, 1), "a float in [0, 1)"),
+            ("horizontal_flip", isinstance(self.horizontal_flip, bool), "True or False"),
+            ("epochs", is_int(self.epochs, 0), "an integer >= 0"),
+            ("learning_rate", is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
+             "a positive float"),
+            ("fine_tune_layers", self.fine_tune_layers == "all" or is_int(self.fine_tune_layers, 0),
+             "an integer >= 0 or 'all'"),
+            ("fine_tune_epochs", is_int(self.fine_tune_epochs, 0), "an integer >= 0"),
+            ("fine_tune_learning_rate",
+             is_real(self.fine_tune_learning_rate, 0, np.inf) and self.fine_tune_learning_rate > 0,
+             "a positive float"),
+            ("batch_size", is_int(self.batch_size, 1), "an integer >= 1"),
+            ("class_weight", self.class_weight is None or self.class_weight == "balanced"
+             or isinstance(self.class_weight, dict), "None, 'balanced' or a dict"),
+            ("validation_split", is_real(self.validation_split, 0, 1), "a float in [0, 1)"),
+            ("early_stopping_patience",
+             self.early_stopping_patience is None or is_int(self.early_stopping_patience, 1),
+             "None or an integer >= 1"),
+            ("label_smoothing", is_real(self.label_smoothing, 0, 1), "a float in [0, 1)"),
+            ("cache_features", self.cache_features in ("auto", True, False), "'auto', True or False"),
+            ("random_state", self.random_state is None or is_int(self.random_state, 0)
+             or isinstance(self.random_state, np.random.RandomState),
+             "None, an integer >= 0 or a numpy RandomState"),
+            ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
+            ("callbacks", self.callbacks is None or (
+                isinstance(self.callbacks, (list, tuple))
+                and all(isinstance(c, keras.callbacks.Callback) for c in self.callbacks)),
+             "None or a list of keras.callbacks.Callback"),
+            ("mixed_precision", isinstance(self.mixed_precision, bool), "True or False"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        self._check_threshold()
+        if self.cache_features is True and self.augment:
+            raise ValueError(
+                "cache_features=True needs augment=False: augmentation changes the images, "
+                "and so the backbone features, in every epoch."
+            )
+        if self.cache_features is True and self.weights is None:
+            raise ValueError(
+                "cache_features=True needs pre-trained weights: with weights=None phase 1 "
+                "trains the whole network, so the backbone features change every step."
+            )
+        if not self.planned_phases():
+            raise ValueError(
+                "Nothing to train: epochs=0 and fine-tuning is off "
+                f"(fine_tune_epochs={self.fine_tune_epochs}, "
+                f"fine_tune_layers={self.fine_tune_layers!r})."
+            )
+        check_distribution(self.distribution)
+        resolve_tta(self.tta)
+        check_weights(self.weights, self.backbone)
+
+    def _check_threshold(self):
+        # Checked again at prediction: the threshold may be set on a fitted model.
+        if not is_real(self.threshold, 0, 1, True):
+            raise ValueError(f"threshold must be a float in [0, 1], got {self.threshold!r}.")
+
+    def planned_phases(self):
+        """The training phases ``fit`` will run, from the parameters.
+
+        Returns
+        -------
+        phases : list of dict
+            ``phase`` (1 or 2), ``epochs`` (at most: early stopping may end a phase
+            sooner) and ``learning_rate``; empty when nothing would be trained.
+        """
+        phases = []
+        if self.epochs > 0:
+            phases.append({"phase": 1, "epochs": self.epochs, "learning_rate": self.learning_rate})
+        if self.fine_tune_epochs > 0 and self.fine_tune_layers != 0:
+            phases.append({"phase": 2, "epochs": self.fine_tune_epochs,
+                           "learning_rate": self.fine_tune_learning_rate})
+        return phases
+
+    def _check_images(self, X, where="X"):
+        if sparse.issparse(X):
+            raise TypeError(f"{where}: sparse input is not supported; pass a dense array of images.")
+        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+            raise ValueError(f"{where}: Complex data not supported; pass real-valued images.")
+        if not isinstance(X, np.ndarray) or X.dtype == object:
+            raise ValueError(
+                f"{where}: expected a float array of RGB images (n, H, W, 3); got "
+                f"{type(X).__name__}. Use skpneumo.make_pipeline() to classify image files."
+            )
+        if X.ndim != 4 or X.shape[-1] != 3:
+            raise ValueError(
+                f"{where}: expected RGB images of shape (n, H, W, 3), got shape {X.shape}; "
+                "put GrayscaleToRGB before the classifier."
+            )
+        if min(X.shape[1:3]) < _MIN_IMAGE_SIDE:
+            raise ValueError(
+                f"{where}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} pixels, "
+                f"got {X.shape[1]}x{X.shape[2]}."
+            )
+        if len(X) == 0:
+            raise ValueError(f"{where} holds no images.")
+        if X.dtype.kind != "f":
+            raise ValueError(
+                f"{where}: expected float images scaled to [0, 1], got {X.dtype} pixels; "
+                "put a Normalizer before the classifier (make_pipeline() does)."
+            )
+        # Two passes over X tell both: NaN propagates through min and max.
+        low, high = float(X.min()), float(X.max())
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"{where} contains NaN or infinite values.")
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"{where}: expected float images scaled to [0, 1], got values in "
+                f"[{low:.4g}, {high:.4g}]; put a Normalizer before the classifier "
+                "(make_pipeline() does)."
+            )
+
+    # ------------------------------------------------------------------ fitting
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed Python, NumPy and the Keras backend for this fit, then restore."""
+        seed = self._seed()
+        if seed is None:
+            yield
+            return
+        py_state, np_state = random.getstate(), np.random.get_state()
+        # keras.utils.set_random_seed seeds without TensorFlow's op determinism,
+        # which scikeras switches on process-wide and which breaks unseeded fits.
+        keras.utils.set_random_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+    def _seed(self):
+        if isinstance(self.random_state, np.random.RandomState):
+            # Draw from a copy: fitting twice must not depend on earlier fits.
+            rng = np.random.RandomState()
+            rng.set_state(self.random_state.get_state())
+            return int(rng.randint(2**31 - 1))
+        return self.random_state
+
+    def fit(self, X, y, sample_weight=None, *, validation_data=None):
+        """Train the network on images ``X`` with labels ``y``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1] (the output of the preprocessing steps).
+        y : array-like of shape (n,)
+            Two classes, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
+        sample_weight : array-like of shape (n,), default=None
+            Per-image loss weights.
+        validation_data : tuple (X_val, y_val), default=None
+            Preprocessed validation images and labels (e.g. held-out patients), used
+            to monitor ROC AUC and for early stopping.
+
+        Returns
+        -------
+        self : PneumoniaClassifier
+        """
+        self._check_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        self._check_images(X)
+        y = check_binary_labels(y, len(X))
+        if sample_weight is not None:
+            # A copy: scikeras multiplies it by the class weights in place.
+            sample_weight = np.array(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (len(X),):
+                raise ValueError(
+                    f"sample_weight must hold one weight per image ({len(X)}), "
+                    f"got shape {sample_weight.shape}."
+                )
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            self._check_images(X_val, "validation_data X")
+            y_val = np.asarray(y_val)
+            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
+            if unknown or len(X_val) != len(y_val):
+                raise ValueError(
+                    "validation_data: labels must be among the training classes and match "
+                    f"the images in number (unknown labels: {sorted(unknown)})."
+                )
+            validation_data = (X_val, y_val)
+        self._validation_data = validation_data
+        try:
+            with self._seeded(), distribution_scope(self.distribution) as n_devices:
+                self.n_devices_ = n_devices
+                super().fit(X, y, sample_weight=sample_weight)
+        finally:
+            del self._validation_data
+        self.pos_label_ = self.classes_[positive_index(self.classes_)]
+        return self
+
+    def _never(self):
+        return False
+
+    @available_if(_never)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Not supported: training is a two-phase schedule, not a stream of batches.
+
+        scikeras' inherited ``partial_fit`` would train one more epoch of whatever
+        layers the last phase left trainable, without validation or early stopping;
+        hidden (``hasattr(clf, "partial_fit")`` is False) so that no caller mistakes
+        it for incremental learning. Refit, or set ``epochs`` and fit again.
+        """
+
+    def _build_keras_model(self):
+        augmentation = None
+        if self.augment:
+            augmentation = build_augmentation(
+                self.rotation, self.zoom, self.shift, self.contrast, self.horizontal_flip
+            )
+        with precision_scope(self.mixed_precision):
+            return build_model(
+                tuple(self.X_shape_[1:]),
+                backbone=self.backbone,
+                weights=self.weights,
+                dense_units=tuple(self.dense_units),
+                dropout=self.dropout,
+                augmentation=augmentation,
+            )
+
+    def _compile(self, model, learning_rate):
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing),
+            metrics=[keras.metrics.AUC(name="auc")],
+        )
+
+    def _ensure_compiled_model(self):
+        # Compiled per phase in _fit_keras_model.
+        pass
+
+    def _split_validation(self, X, y, sample_weight):
+        """Return training arrays and Keras validation data."""
+        if self._validation_data is not None:
+            X_val, y_val = self._validation_data
+            return X, y, sample_weight, (X_val, self.target_encoder_.transform(y_val))
+        if not self.validation_split:
+            return X, y, sample_weight, None
+        idx = np.arange(len(X))
+        train_idx, val_idx = train_test_split(
+            idx, test_size=self.validation_split, stratify=y.ravel(), random_state=self._seed()
+        )
+        sw_train = None if sample_weight is None else sample_weight[train_idx]
+        return X[train_idx], y[train_idx], sw_train, (X[val_idx], y[val_idx])
+
+    def _split_evenly(self, X, y, sample_weight=None):
+        """Leave out the few images that would split the last batch unevenly.
+
+        Keras' data-parallel steps fail when one device gets fewer images than
+        another, so the last, partial batch must divide by the number of devices.
+        """
+        if self.batch_size % self.n_devices_:
+            raise ValueError(
+                f"batch_size={self.batch_size} cannot be split evenly between "
+                f"{self.n_devices_} devices; use a multiple of {self.n_devices_}."
+            )
+        extra = len(X) % self.batch_size % self.n_devices_
+        if not extra:
+            return X, y, sample_weight
+        keep = np.sort(np.random.RandomState(self._seed()).permutation(len(X))[extra:])
+        return X[keep], y[keep], None if sample_weight is None else sample_weight[keep]
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
+        X, y, sample_weight = self._split_evenly(X, y, sample_weight)
+        if validation is not None:
+            validation = self._split_evenly(*validation)[:2]
+        rng = np.random.default_rng(self._seed())
+        history = defaultdict(list)
+        self.phases_ = []
+        done = 0
+        pretrained = self.weights is not None
+        for planned in self.planned_phases():
+            phase, n_epochs, lr = planned["phase"], planned["epochs"], planned["learning_rate"]
+            # A random backbone holds nothing worth freezing: from scratch, phase 1
+            # trains every layer.
+            layers_trained = self.fine_tune_layers if phase == 2 else 0 if pretrained else "all"
+            set_trainable_layers(self.model_, layers_trained, freeze_batchnorm=pretrained)
+            model, X_fit, val_fit = self.model_, X, validation
+            if phase == 1 and self._caches_features():
+                model, X_fit, val_fit = self._head_on_features(X, validation)
+            self._compile(model, lr)
+            callbacks = list(self.callbacks or [])
+            if validation is not None and self.early_stopping_patience is not None:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor="val_auc", mode="max", patience=self.early_stopping_patience,
+                    restore_best_weights=True,
+                ))
+            hist = model.fit(
+                _ArrayBatches(X_fit, y, sample_weight, self.batch_size, rng),
+                epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
+                verbose=self.verbose, callbacks=callbacks,
+            )
+            n_run = len(hist.history.get("loss", []))
+            for key, values in hist.history.items():
+                history[key].extend(float(v) for v in values)
+            history["phase"].extend([phase] * n_run)
+            self.phases_.append({
+                "phase": phase,
+                "trained": "all layers" if layers_trained == "all" else "head" if not layers_trained
+                else f"head and top {layers_trained} backbone layers",
+                "learning_rate": float(lr), "epochs": n_run,
+            })
+            done += n_run
+        self.history_ = dict(history)
+
+    def _caches_features(self):
+        if self.weights is None:
+            return False
+        return self.cache_features is True or (self.cache_features == "auto" and not self.augment)
+
+    def _head_on_features(self, X, validation):
+        """The head as a model of its own, with the frozen backbone's features of X.
+
+        The head shares its layers with ``model_``, so training it trains the
+        full network; the backbone then runs once per image instead of once per
+        image and epoch.
+        """
+        pool = self.model_.get_layer("pool")
+        extractor = keras.Model(self.model_.inputs, pool.output)
+        features = keras.Input(shape=pool.output.shape[1:], name="features")
+        x = features
+        for layer in self.model_.layers[self.model_.layers.index(pool) + 1:]:
+            x = layer(x)
+        # Under mixed precision the head model must carry the policy too, so that
+        # compile adds loss scaling for its float16 layers.
+        with precision_scope(self.mixed_precision):
+            head = keras.Model(features, x, name="head")
+
+        def extract(images):
+            return extractor.predict(images, batch_size=self.batch_size, verbose=0)
+
+        val = None if validation is None else (extract(validation[0]), validation[1])
+        return head, extract(X), val
+
+    def _initialize_callbacks(self):
+        self._fit_callbacks = []
+        self._predict_callbacks = list(self.callbacks or [])
+
+    def __getstate__(self):
+        # Callbacks (progress bars, early stopping) belong to one training run.
+        # A copy: object.__getstate__ may return the live __dict__.
+        state = dict(super().__getstate__())
+        state.pop("_fit_callbacks", None)
+        state.pop("_predict_callbacks", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._fit_callbacks, self._predict_callbacks = [], []
+
+    # --------------------------------------------------------------- prediction
+    def predict_proba(self, X, **kwargs):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1], of the size seen in ``fit``.
+        **kwargs : dict
+            Passed to ``keras.Model.predict``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, 2)
+            Columns follow ``classes_``; rows sum to 1. With ``tta``, the mean over
+            the transformed batches.
+        """
+        check_is_fitted(self)
+        self._check_images(X)
+        views = resolve_tta(self.tta) or ("identity",)
+        # The raw sigmoid output, not scikeras' decoder, which squeezes a single
+        # image's (1, 1) output to the wrong shape.
+        n = len(X)
+        X = self._pad_for_devices(X, kwargs.get("batch_size", self.batch_size))
+        p = np.mean([
+            self._predict_raw(tta_transform(X, view), **kwargs)[:n].reshape(-1).astype(np.float64)
+            for view in views
+        ], axis=0)
+        return np.column_stack([1.0 - p, p])
+
+    def _pad_for_devices(self, X, batch_size):
+        """Repeat the last image so that no device gets an empty last batch.
+
+        A model trained data-parallel on TensorFlow also predicts data-parallel, and
+        BatchNormalization fails on a device that gets no image.
+        """
+        short = self.n_devices_ - len(X) % batch_size
+        if len(X) % batch_size == 0 or short <= 0:
+            return X
+        return np.concatenate([X, np.repeat(X[-1:], short, axis=0)])
+
+    def predict(self, X, **kwargs):
+        """Predicted labels, positive when the probability reaches ``threshold``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, H, W, 3)
+            Float RGB images in [0, 1].
+        **kwargs : dict
+            Passed to ``keras.Model.predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n,)
+            Values from ``classes_``.
+
+        Raises
+        ------
+        ValueError
+            If ``threshold`` (which may be set on the fitted model) is not in [0, 1].
+        """
+        check_is_fitted(self)
+        self._check_threshold()  # before the network runs
+        proba = self.predict_proba(X, **kwargs)
+        return self.labels_for(proba[:, positive_index(self.classes_)])
+
+    def labels_for(self, p_positive):
+        """Labels for probabilities of ``pos_label_``, by ``threshold``.
+
+        Parameters
+        ----------
+        p_positive : float or array-like of float
+            Probabilities of the positive class ``pos_label_``.
+
+        Returns
+        -------
+        labels : label or ndarray
+            ``pos_label_`` where the probability is at least ``threshold``, the
+            other class elsewhere.
+        """
+        check_is_fitted(self)
+        self._check_threshold()
+        pos = positive_index(self.classes_)
+        positive = np.asarray(p_positive) >= self.threshold
+        return self.classes_[np.where(positive, pos, 1 - pos)]
+
+
+def skpneumo_classifier(model):
+    """The :class:`PneumoniaClassifier` that decides for ``model``, or None.
+
+    Parameters
+    ----------
+    model : estimator
+        A skpneumo pipeline, the classifier itself, or another model (such as a
+        scikit-learn wrapper of a pipeline, which decides by its own rule).
+
+    Returns
+    -------
+    PneumoniaClassifier or None
+    """
+    steps = getattr(model, "steps", None)
+    final = steps[-1][1] if steps else model
+    return final if isinstance(final, PneumoniaClassifier) else None

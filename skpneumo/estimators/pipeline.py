@@ -1,0 +1,402 @@
+"""The default skpneumo pipeline: file paths in, pneumonia probabilities out."""
+
+import numpy as np
+from imblearn.pipeline import Pipeline
+from scipy import sparse
+from sklearn.pipeline import _final_estimator_has
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ..io import check_image_file
+from ..preprocessing import GrayscaleToRGB, ImageLoader, ImageSMOTE, ImageTransformer, Normalizer, Resizer
+from ..utils.images import is_path
+from ..utils.validation import check_binary_labels, is_int
+from .classifier import PneumoniaClassifier
+from .presets import preset_params
+
+
+def _is_loaded(X):
+    """Whether ``X`` is one array of images already (nothing for the loader to read)."""
+    return isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"
+
+
+def _skipped(step, fitting):
+    """Whether ``step`` does nothing to the images: disabled, or a sampler outside fit."""
+    return step is None or step == "passthrough" or (not fitting and hasattr(step, "fit_resample"))
+
+
+class _FusedSteps:
+    """The fused leading steps of a pipeline, as one stateless step."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def fit(self, X, y=None, **params):
+        return self
+
+    def transform(self, X, **params):
+        return self.pipeline._transform_head(X, fitting=True)[0]
+
+    def fit_transform(self, X, y=None, **params):
+        return self.transform(X)
+
+
+class PneumoniaPipeline(Pipeline):
+    """imbalanced-learn :class:`~imblearn.pipeline.Pipeline` that checks before it works.
+
+    ``fit`` validates every step's parameters and the labels before the first image
+    is loaded, so a typo fails in a second rather than after minutes of decoding.
+    Samplers run in ``fit`` only, as in any imbalanced-learn pipeline.
+
+    Two things make it fast and memory-bounded on many files:
+
+    - the loader and the per-image steps right after it (``resize``, ``rgb``, and at
+      prediction ``normalize``) run as one pass in the loader's threads, each image
+      decoded, transformed and written to its row of one output array; the result
+      is the same as running the steps one by one;
+    - ``predict`` and ``predict_proba`` work through ``X`` in chunks of
+      ``chunk_size`` images (rounded down to a multiple of the classifier's
+      ``batch_size``, so that results are bitwise equal to one pass over all of
+      ``X``): memory stays bounded whatever the number of paths.
+
+    ``clf__validation_data`` holds paths or raw images, like ``X``: its images go
+    through the same steps as at prediction before they reach the classifier.
+
+    A loader with ``reduce_to="auto"`` decodes large JPEGs at reduced scale for the
+    size of the first :class:`Resizer` after it, whatever that size is when the
+    pipeline runs (so a search over ``resize__size`` needs nothing else).
+
+    Parameters
+    ----------
+    steps : list of (str, estimator) tuples
+        As for :class:`imblearn.pipeline.Pipeline`.
+    transform_input, memory, verbose
+        As for :class:`imblearn.pipeline.Pipeline`.
+    chunk_size : int, default=1024
+        Images per chunk in ``predict`` and ``predict_proba``.
+    """
+
+    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=1024):
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.chunk_size = chunk_size
+
+    def __getitem__(self, ind):
+        # scikit-learn's slicing rebuilds the pipeline from steps, memory and verbose only.
+        sliced = super().__getitem__(ind)
+        if isinstance(sliced, PneumoniaPipeline):
+            sliced.set_params(chunk_size=self.chunk_size)
+        return sliced
+
+    def __setstate__(self, state):
+        # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
+        state.setdefault("chunk_size", 1024)
+        super().__setstate__(state)
+
+    def _checked_chunk_size(self):
+        # Checked in fit and again at prediction: it may be set on a fitted pipeline.
+        if not is_int(self.chunk_size, 1):
+            raise ValueError(f"chunk_size must be an integer >= 1, got {self.chunk_size!r}.")
+        return self.chunk_size
+
+    def _fused_head(self, fitting, with_final=False):
+        """Leading steps that work image by image: ``(n_steps, [loader, *per_image])``.
+
+        ``n_steps`` counts the steps the fused pass replaces, disabled ones (and
+        samplers, outside ``fit``) included.
+        """
+        steps = [step for _, step in (self.steps if with_final else self.steps[:-1])]
+        if not steps or not isinstance(steps[0], ImageLoader):
+            return 0, []
+        fused = [steps[0]]
+        n = 1
+        for step in steps[1:]:
+            if isinstance(step, ImageTransformer):
+                fused.append(step)
+            elif not _skipped(step, fitting):
+                break
+            n += 1
+        return n, fused
+
+    def _transform_head(self, X, fitting, with_final=False):
+        """Run the fused leading steps on ``X``: the images and the steps still to run."""
+        n, fused = self._fused_head(fitting, with_final)
+        if not n or _is_loaded(X):
+            # Loaded images pass the loader as they are: nothing to fuse.
+            return X, self.steps
+        for step in fused:
+            step.check_params()
+        loader, *per_image = fused
+        resizers = [step for step in per_image if isinstance(step, Resizer)]
+        size = resizers[0].output_size() if resizers else None
+        Xt = loader.load(X, [step.transform_image for step in per_image], size)
+        if Xt.dtype == object and per_image:
+            # Images of several shapes: the steps one by one raise the error or
+            # build the batch exactly as they would on their own.
+            Xt = loader.load(X, (), size)
+            for step in per_image:
+                Xt = step.transform(Xt)
+        return Xt, self.steps[n:]
+
+    def _transform_for_final(self, X):
+        """``X`` through every step but the final one, as at prediction."""
+        Xt, steps = self._transform_head(X, fitting=False)
+        for _, step in steps[:-1]:
+            if not _skipped(step, fitting=False):
+                Xt = step.transform(Xt)
+        return Xt
+
+    def _fit(self, X, y=None, routed_params=None, raw_params=None):
+        n, _ = self._fused_head(fitting=True)
+        if n and self.memory is None and not _is_loaded(X):
+            # The fused steps become one step of a temporary pipeline, under the
+            # loader's name: their output is then freed as soon as the next step
+            # (SMOTE) has consumed it, instead of living on in this frame.
+            name = self.steps[0][0]
+            rest = Pipeline([(name, _FusedSteps(self))] + self.steps[n:], memory=self.memory,
+                            transform_input=self.transform_input, verbose=self.verbose)
+            Xt, yt = Pipeline._fit(rest, X, y, routed_params, raw_params)
+            self.steps = list(self.steps[:n]) + rest.steps[1:]
+        else:
+            Xt, yt = super()._fit(X, y, routed_params, raw_params)
+        name = self.steps[-1][0]
+        fit_params = routed_params[name]["fit"] if name in routed_params else {}
+        if fit_params.get("validation_data") is not None:
+            # After the transformers are fitted, before the final estimator is.
+            X_val, y_val = fit_params["validation_data"]
+            fit_params["validation_data"] = (self._transform_for_final(X_val), y_val)
+        return Xt, yt
+
+    def check_before_fit(self, X, y):
+        """Check every step's parameters and the labels, without reading any image.
+
+        ``fit`` starts with this; call it to fail fast before other long work.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            Training images.
+        y : array-like of shape (n,)
+            Their labels.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the first bad parameter or input.
+        """
+        for _, step in self.steps:
+            if hasattr(step, "check_params"):
+                step.check_params()
+            elif hasattr(step, "_validate_params"):
+                # scikit-learn's one entry point to an estimator's parameter
+                # constraints (SMOTE's, say), which it otherwise checks only in fit.
+                step._validate_params()
+        if is_path(X):
+            raise TypeError(
+                f"X must be a sequence of image paths or arrays, got a single "
+                f"{type(X).__name__}; wrap it in a list."
+            )
+        if sparse.issparse(X):
+            raise TypeError("X: sparse input is not supported; pass image paths or a dense array of images.")
+        if not hasattr(X, "__len__"):
+            raise TypeError(f"X must be a sequence of image paths or arrays, got {type(X).__name__}.")
+        if len(X) == 0:
+            raise ValueError("X holds no images.")
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "one label per image."
+            )
+        check_binary_labels(y, len(X))
+        self._checked_chunk_size()
+        load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
+        if isinstance(load, ImageLoader) and isinstance(resize, Resizer):
+            resize_hw = resize.output_size()
+            reduce_hw = load.decode_size(resize_hw)
+            if reduce_hw is not None and (reduce_hw[0] < resize_hw[0] or reduce_hw[1] < resize_hw[1]):
+                raise ValueError(
+                    f"load__reduce_to={load.reduce_to!r} is smaller than resize__size="
+                    f"{resize.size!r}: images would be decoded too small. Set load__reduce_to "
+                    "to the resize size (or None to decode in full)."
+                )
+
+    def fit(self, X, y=None, **params):
+        """Check the parameters and labels, then fit every step.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            Training images.
+        y : array-like of shape (n,)
+            Two classes, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
+        **params : dict
+            Fit parameters routed to steps, e.g. ``clf__validation_data``.
+
+        Returns
+        -------
+        self : PneumoniaPipeline
+        """
+        self.check_before_fit(X, y)
+        validation = params.get(f"{self.steps[-1][0]}__validation_data")
+        if validation is not None and not isinstance(validation[0], np.ndarray):
+            for item in validation[0]:
+                if is_path(item):
+                    check_image_file(item)
+        return super().fit(X, y, **params)
+
+    def _in_chunks(self, method, X, params):
+        """``method`` of the final estimator on ``X``, chunk after chunk."""
+        check_is_fitted(self)
+        if is_path(X):
+            return getattr(super(), method)(X, **params)
+        items = X if isinstance(X, np.ndarray) else list(X)
+        size = self._checked_chunk_size()
+        batch_size = getattr(self._final_estimator, "batch_size", None)
+        if is_int(batch_size, 1):
+            size = max(1, size // batch_size) * batch_size
+        final = getattr(self._final_estimator, method)
+        parts = [final(self._transform_for_final(items[start:start + size]), **params)
+                 for start in range(0, max(len(items), 1), size)]
+        return np.concatenate(parts)
+
+    @available_if(Pipeline._can_transform)
+    def transform(self, X, **params):
+        """Transform ``X`` through every step, fusing the per-image steps after the loader.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the steps' ``transform`` as in imbalanced-learn's pipeline.
+
+        Returns
+        -------
+        Xt : ndarray
+            The transformed images.
+        """
+        Xt, steps = self._transform_head(X, fitting=False, with_final=True)
+        if not steps:
+            return Xt
+        return Pipeline(steps, memory=self.memory, verbose=self.verbose).transform(Xt, **params)
+
+    @available_if(_final_estimator_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Class probabilities, computed chunk by chunk.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the final estimator's ``predict_proba``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_classes)
+        """
+        return self._in_chunks("predict_proba", X, params)
+
+    @available_if(_final_estimator_has("predict"))
+    def predict(self, X, **params):
+        """Predicted labels, computed chunk by chunk.
+
+        Parameters
+        ----------
+        X : sequence of path-like or image arrays
+            The images.
+        **params : dict
+            Passed to the final estimator's ``predict``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n,)
+        """
+        return self._in_chunks("predict", X, params)
+
+
+def make_pipeline(preset=None, **params):
+    """Build the default pipeline: load, resize, RGB, SMOTE, normalize, classifier.
+
+    Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
+    :class:`~skpneumo.preprocessing.CLAHE`), ``rgb``, ``smote``, ``normalize``
+    and ``clf``, so searches can address ``resize__size``,
+    ``smote__k_neighbors`` or ``clf__epochs``. SMOTE comes before ``normalize``
+    so that it resamples integer images: a quarter of the memory of ``float32``
+    ones (8- and 16-bit files together are resampled as 16-bit). The loader
+    decodes with all cores (``load__n_jobs=-1``) and decodes large JPEGs at
+    reduced scale for the size ``resize__size`` has when the pipeline runs
+    (``load__reduce_to="auto"``, see :class:`ImageLoader`).
+
+    Parameters
+    ----------
+    preset : {"cpu", "gpu"} or None, default=None
+        A named training recipe (see :mod:`skpneumo.presets`); its from-scratch
+        variant when ``weights=None``. ``params`` override the preset's values.
+    **params : dict
+        Parameters of the steps: ``step__param=value`` (as in ``set_params``), a
+        step name to replace or disable a step (``smote=None``), or a bare parameter
+        name that belongs to exactly one step (``epochs=3``, ``size=128``,
+        ``weights=None``). ``random_state`` seeds every step that has one.
+
+    Returns
+    -------
+    PneumoniaPipeline
+        An imbalanced-learn ``Pipeline``.
+
+    Examples
+    --------
+    >>> from skpneumo import make_pipeline
+    >>> pipe = make_pipeline(weights=None, size=64, epochs=2, random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['load', 'resize', 'clahe', 'rgb', 'smote', 'normalize', 'clf']
+    >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
+    'smallcnn'
+    """
+    if preset is not None:
+        weights = params.get("clf__weights", params.get("weights", "imagenet"))
+        # Explicit parameters come later, so they win, whatever form they use.
+        params = {**preset_params(preset, weights), **params}
+    pipe = PneumoniaPipeline([
+        ("load", ImageLoader(n_jobs=-1, reduce_to="auto")),
+        ("resize", Resizer()),
+        ("clahe", "passthrough"),
+        ("rgb", GrayscaleToRGB()),
+        ("smote", ImageSMOTE()),
+        ("normalize", Normalizer()),
+        ("clf", PneumoniaClassifier()),
+    ])
+    step_names = [name for name, _ in pipe.steps]
+    # Replace or disable steps first, so bare names route to the steps that remain.
+    pipe.set_params(**{
+        key: "passthrough" if value is None else value
+        for key, value in params.items() if key in step_names
+    })
+    steps = [(name, step) for name, step in pipe.steps if hasattr(step, "get_params")]
+    resolved = {}
+    for key, value in params.items():
+        if key in step_names:
+            continue
+        if "__" in key:
+            step = key.split("__", 1)[0]
+            if step in step_names and not hasattr(pipe.named_steps[step], "get_params"):
+                raise ValueError(f"Cannot set {key!r}: step {step!r} is disabled.")
+            resolved[key] = value
+            continue
+        owners = [name for name, step in steps if key in step.get_params(deep=False)]
+        if key == "random_state" and owners:
+            resolved.update({f"{name}__{key}": value for name in owners})
+        elif len(owners) == 1:
+            resolved[f"{owners[0]}__{key}"] = value
+        elif owners:
+            raise ValueError(
+                f"Parameter {key!r} belongs to several steps ({', '.join(owners)}); "
+                f"prefix it, e.g. {owners[0]}__{key}."
+            )
+        else:
+            valid = sorted({p for _, s in steps for p in s.get_params(deep=False)})
+            raise ValueError(
+                f"Unknown parameter {key!r} for make_pipeline; step parameters are "
+                f"{', '.join(valid)} (or step__param, or a step name: {', '.join(step_names)})."
+            )
+    pipe.set_params(**resolved)
+    return pipe

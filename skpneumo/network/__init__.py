@@ -1,0 +1,22 @@
+"""The network: backbones, custom layers, the model and its training, in plain Keras 3.
+
+Nothing here knows scikit-learn: :class:`~skpneumo.PneumoniaClassifier` wraps it.
+Imported lazily, so that importing skpneumo does not load TensorFlow.
+"""
+
+from ..utils.lazy import lazy_exports
+
+_EXPORTS = {
+    "BACKBONES": ".backbones",
+    "Backbone": ".backbones",
+    "SmallCNN": ".backbones",
+    "check_weights": ".backbones",
+    "keras_weights_cache": ".backbones",
+    "ImageNetPreprocessing": ".layers",
+    "RandomAffine": ".layers",
+    "build_augmentation": ".layers",
+    "build_model": ".model",
+    "set_trainable_layers": ".model",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,132 @@
+"""Custom Keras layers: ImageNet input scaling and training-time augmentation.
+
+Registered as Keras serializables (package ``skpneumo``), so saved networks reload.
+"""
+
+import math
+
+import keras
+from keras import layers, ops
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+@keras.saving.register_keras_serializable(package="skpneumo")
+class ImageNetPreprocessing(layers.Layer):
+    """Map [0, 1] RGB images to the input an ImageNet backbone was trained on.
+
+    Parameters
+    ----------
+    mode : {"caffe", "torch", "tf", "raw"}
+        ``"caffe"`` (ResNet-50): 0-255 BGR minus the ImageNet channel means;
+        ``"torch"`` (DenseNet): ImageNet mean/std standardisation of [0, 1] RGB;
+        ``"tf"``: [-1, 1]; ``"raw"``: 0-255 RGB for networks that rescale inside.
+    """
+
+    def __init__(self, mode="caffe", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "torch", "tf", "raw"):
+            raise ValueError(f"Unknown ImageNet preprocessing mode {mode!r}.")
+        self.mode = mode
+
+    def call(self, inputs):
+        if self.mode == "torch":
+            return (inputs - ops.array(_TORCH_MEAN, dtype=inputs.dtype)) / ops.array(
+                _TORCH_STD, dtype=inputs.dtype
+            )
+        if self.mode == "tf":
+            return inputs * 2.0 - 1.0
+        x = inputs * 255.0
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1) - ops.array(_CAFFE_MEAN_BGR, dtype=inputs.dtype)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="skpneumo")
+class RandomAffine(layers.Layer):
+    """Random rotation, zoom and shift in one warp, active in training only.
+
+    One bilinear resampling instead of the three of Keras' ``RandomRotation``,
+    ``RandomZoom`` and ``RandomTranslation``: a third of the cost on CPUs and
+    less blur. Pixels coming from outside the image are black.
+
+    Parameters
+    ----------
+    rotation : float
+        Maximum rotation in degrees (uniform in ``[-rotation, rotation]``).
+    zoom : float
+        Maximum relative scale change (uniform in ``[1 - zoom, 1 + zoom]``).
+    shift : float
+        Maximum translation, as a fraction of the image height and width.
+    seed : int or None
+        Seed of the layer's random generator.
+    """
+
+    def __init__(self, rotation=0.0, zoom=0.0, shift=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation, self.zoom, self.shift, self.seed = rotation, zoom, shift, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, n, limit):
+        return keras.random.uniform((n,), -limit, limit, seed=self.seed_generator)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        shape = ops.shape(inputs)
+        n = shape[0]
+        h, w = ops.cast(shape[1], "float32"), ops.cast(shape[2], "float32")
+        angle = self._uniform(n, self.rotation * math.pi / 180.0)
+        inv_scale = 1.0 / (1.0 + self._uniform(n, self.zoom))
+        cx = (w - 1.0) / 2.0 + self._uniform(n, self.shift) * w
+        cy = (h - 1.0) / 2.0 + self._uniform(n, self.shift) * h
+        # affine_transform maps output to input pixels: undo shift, rotation and zoom.
+        a0, a1 = ops.cos(angle) * inv_scale, ops.sin(angle) * inv_scale
+        b0, b1 = -a1, a0
+        a2 = (w - 1.0) / 2.0 - a0 * cx - a1 * cy
+        b2 = (h - 1.0) / 2.0 - b0 * cx - b1 * cy
+        zeros = ops.zeros_like(a0)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return ops.image.affine_transform(
+            inputs, ops.cast(transform, inputs.dtype), interpolation="bilinear",
+            fill_mode="constant", fill_value=0,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom,
+                "shift": self.shift, "seed": self.seed}
+
+
+def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
+    """Random augmentation block, active in training only.
+
+    Parameters
+    ----------
+    rotation : float
+        Maximum rotation in degrees.
+    zoom, shift, contrast : float
+        Maximum relative zoom, translation (fraction of the image size) and
+        contrast change.
+    horizontal_flip : bool
+        Random left-right flips (off by default: anatomy is not symmetric).
+
+    Returns
+    -------
+    keras.Sequential or None
+        ``None`` when every transformation is disabled.
+    """
+    steps = []
+    if horizontal_flip:
+        steps.append(layers.RandomFlip("horizontal"))
+    if rotation or zoom or shift:
+        steps.append(RandomAffine(rotation, zoom, shift))
+    if contrast:
+        steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0)))
+    return keras.Sequential(steps, name="augmentation") if steps else None

@@ -1,0 +1,123 @@
+"""Writing files so that a failure never leaves half a file: one writer for the package.
+
+Files are written under a temporary name in the destination folder and renamed into
+place. They are created with ``open()``, so they get the mode any new file gets under
+the caller's umask (``tempfile.mkstemp`` would leave 0600 behind).
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+
+def _folder_of(path):
+    path = Path(path)
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _temporary_name(folder, name):
+    return Path(folder) / f".{name}.{uuid.uuid4().hex}.tmp"
+
+
+def _folder_error(folder, exc, what):
+    message = f"Cannot write {what} to folder '{folder}': {exc.strerror or exc}"
+    # OSError(errno, message) keeps the specific subclass (PermissionError, ...).
+    return OSError(exc.errno, message) if exc.errno else OSError(message)
+
+
+def check_output_file(path):
+    """Raise now, before any long work, if the file ``path`` cannot be written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If its folder does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
+    PermissionError
+        If its folder is not writable.
+    """
+    path = Path(path)
+    folder = _folder_of(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: '{folder}'")
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder; give a file name")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write to '{folder}': permission denied")
+
+
+def write_file_atomically(path, write):
+    """Call ``write(tmp_path)``, then move the file to ``path``; never leave half a file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to create or replace; its folder must exist.
+    write : callable
+        Writes the whole file to the path it is given (``joblib.dump`` does).
+    """
+    path = Path(path)
+    folder = _folder_of(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: '{folder}'")
+    tmp = _temporary_name(folder, path.name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _folder_error(folder, exc, f"'{path.name}'") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_files_atomically(folder, files, what):
+    """Write every file to a temporary name in ``folder``, then rename them all.
+
+    Folders that had to be created are removed again when writing fails.
+
+    Parameters
+    ----------
+    folder : path-like
+        Created if needed.
+    files : dict of str to bytes
+        File name -> content.
+    what : str
+        What the files are, for the error message ("the evaluation report").
+
+    Returns
+    -------
+    written : dict of str to Path
+    """
+    folder = Path(folder)
+    created = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        created.append(parent)
+        parent = parent.parent
+    temporaries = []
+    written = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            tmp = _temporary_name(folder, name)
+            temporaries.append(tmp)
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, name in zip(temporaries, files):
+            os.replace(tmp, folder / name)
+            written[name] = folder / name
+    except BaseException as exc:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        for directory in created:  # innermost first; non-empty ones stay
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise _folder_error(folder, exc, what) from exc
+        raise
+    return written

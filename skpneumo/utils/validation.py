@@ -1,0 +1,94 @@
+"""Parameter and input checks shared by every layer."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.multiclass import type_of_target
+
+
+def is_int(value, minimum):
+    """True for an integer (not a bool) of at least ``minimum``, numpy integers included."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def is_real(value, low, high, high_inclusive=False):
+    """True for a finite real number (not a bool) in ``[low, high)`` or ``[low, high]``."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+        return False
+    return low <= value <= high if high_inclusive else low <= value < high
+
+
+def binary_indicator(values, name):
+    """``values`` as a bool array; ValueError naming ``name`` unless they are 0/1 or bool."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype != bool and not (
+        values.dtype.kind in "uif" and np.isin(values, (0, 1)).all()
+    ):
+        raise ValueError(f"{name} must hold 0/1 or True/False, 1 being the positive class; "
+                         f"got values {np.unique(values)[:5].tolist()}.")
+    return values.astype(bool)
+
+
+def check_hw(size, name):
+    """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``."""
+    hw = (size, size) if is_int(size, -np.inf) else size
+    if not isinstance(hw, (tuple, list)) or len(hw) != 2 or not all(is_int(s, 1) for s in hw):
+        raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
+    return int(hw[0]), int(hw[1])
+
+
+def check_binary_labels(y, n_samples):
+    """Raise ValueError unless ``y`` holds one label per image, two classes, none missing.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels, e.g. ``"NORMAL"``/``"PNEUMONIA"`` or 0/1.
+    n_samples : int
+        Number of images the labels belong to.
+
+    Returns
+    -------
+    y : ndarray of shape (n,)
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
+    if len(y) == 0:
+        raise ValueError("y is empty.")
+    if y.dtype == object and any(v is None for v in y):
+        raise ValueError("y contains missing labels (None).")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite labels.")
+    if len(y) != n_samples:
+        raise ValueError(f"X holds {n_samples} images but y holds {len(y)} labels.")
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported: y must hold class labels.")
+    if type_of_target(y) == "continuous":
+        raise ValueError(
+            "Unknown label type: continuous. y must hold class labels, e.g. NORMAL and "
+            "PNEUMONIA or 0 and 1, not probabilities or measurements."
+        )
+    classes = np.unique(y)
+    if len(classes) != 2:
+        found = ", ".join(repr(c) for c in classes[:10].tolist())
+        prefix = "Only binary classification is supported. " if len(classes) > 2 else ""
+        raise ValueError(
+            f"{prefix}y must hold exactly two classes (NORMAL and PNEUMONIA, or 0 and 1); "
+            f"found {len(classes)} class{'es' if len(classes) != 1 else ''}: {found}."
+        )
+    return y
+
+
+def num_samples(X):
+    """Number of images in ``X`` (its first dimension, or its length); TypeError if unsized."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError:
+        raise TypeError(
+            f"X must be a sized collection (e.g. a list of image paths); "
+            f"got {type(X).__name__}."
+        ) from None

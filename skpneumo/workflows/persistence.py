@@ -1,0 +1,92 @@
+"""Saving and loading fitted models as joblib files, safely and with clear errors."""
+
+import contextlib
+import importlib
+import os
+import sys
+
+import joblib
+
+from ..exceptions import ModelFileError
+from ..utils.files import write_file_atomically
+
+# Where skpneumo 0.1 defined the classes a pickled model refers to, and where they
+# live now: pickles name a class by its module, so 0.1 models load through these.
+_MOVED_MODULES = {
+    "skpneumo.classifier": "skpneumo.estimators.classifier",
+    "skpneumo.pipeline": "skpneumo.estimators.pipeline",
+    "skpneumo.loading": "skpneumo.preprocessing.loader",
+    "skpneumo.sampling": "skpneumo.preprocessing.sampling",
+    "skpneumo.model": "skpneumo.network.layers",
+}
+
+
+@contextlib.contextmanager
+def _old_module_names():
+    """Let the module names of skpneumo 0.1 resolve while a model is unpickled."""
+    added = []
+    for old, new in _MOVED_MODULES.items():
+        if old not in sys.modules:
+            sys.modules[old] = importlib.import_module(new)
+            added.append(old)
+    try:
+        yield
+    finally:
+        for old in added:
+            del sys.modules[old]
+
+
+def save_model(model, path):
+    """Save a fitted model with joblib, atomically: never half a file at ``path``.
+
+    Parameters
+    ----------
+    model : estimator
+        Usually a fitted :class:`~skpneumo.PneumoniaPipeline`.
+    path : path-like
+        The file to write (``.joblib``); its folder must exist.
+    """
+    write_file_atomically(path, lambda tmp: joblib.dump(model, tmp))
+
+
+def load_model(path):
+    """Load a fitted model saved with joblib and check that it can classify.
+
+    A skpneumo pipeline, or a fitted scikit-learn wrapper of one (such as
+    ``CalibratedClassifierCV`` or ``TunedThresholdClassifierCV``) with
+    ``predict_proba`` and two ``classes_``. Models saved by skpneumo 0.1 load too.
+    Only load files you trust: unpickling can run arbitrary code.
+
+    Parameters
+    ----------
+    path : path-like
+        The joblib file.
+
+    Returns
+    -------
+    model : estimator
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, corrupt, saved by an incompatible version, or holds
+        something that is not a fitted binary classifier.
+    """
+    # Checked before joblib imports TensorFlow: a typo fails in milliseconds.
+    if not os.path.isfile(path):
+        raise ModelFileError(f"model file not found: '{path}'")
+    try:
+        with _old_module_names():
+            model = joblib.load(path)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ModelFileError(
+            f"'{path}' was saved by a skpneumo version this one cannot read ({type(exc).__name__}: "
+            f"{exc}); retrain the model, or load it with the version that saved it and save it again"
+        ) from exc
+    except Exception as exc:
+        raise ModelFileError(f"'{path}' is not a skpneumo model file or is corrupt ({type(exc).__name__}: {exc}); "
+                             "--debug shows where loading failed") from exc
+    if not (hasattr(model, "predict_proba") and len(getattr(model, "classes_", ())) == 2):
+        raise ModelFileError(f"'{path}' does not hold a fitted skpneumo pipeline or a fitted binary classifier "
+                             f"with predict_proba (it holds a {type(model).__name__})")
+    return model

@@ -1,0 +1,74 @@
+import keras
+import numpy as np
+import pytest
+
+from skpneumo import PneumoniaClassifier
+from skpneumo.network import BACKBONES, RandomAffine, SmallCNN, build_model, check_weights
+
+
+def _bar_images(n=4, size=64):
+    x = np.zeros((n, size, size, 1), "float32")
+    x[:, 20:44, 28:36] = 1.0
+    return x
+
+
+def test_random_affine_is_identity_without_range_and_at_inference():
+    x = _bar_images()
+    np.testing.assert_array_equal(np.asarray(RandomAffine(0, 0, 0)(x, training=True)), x)
+    np.testing.assert_array_equal(np.asarray(RandomAffine(30, 0.2, 0.2)(x, training=False)), x)
+
+
+def test_random_affine_rotates_shifts_and_zooms_within_range():
+    x = _bar_images(n=16)
+    rotated = np.asarray(RandomAffine(90, 0, 0, seed=1)(x, training=True))
+    # A pure rotation about the centre keeps the bar's mass and centre.
+    np.testing.assert_allclose(rotated.sum((1, 2, 3)), x[0].sum(), rtol=0.02)
+    assert not np.allclose(rotated, x)
+    shifted = np.asarray(RandomAffine(0, 0, 0.2, seed=2)(x, training=True))
+    centres = np.array([np.argwhere(im[..., 0] > 0.5).mean(0) for im in shifted])
+    offsets = np.abs(centres - 31.5)
+    assert offsets.max() <= 0.2 * 64 + 1 and offsets.max() > 2
+    zoomed = np.asarray(RandomAffine(0, 0.5, 0, seed=3)(x, training=True))
+    ratios = zoomed.sum((1, 2, 3)) / x[0].sum()  # area scales with the zoom factor squared
+    assert 0.2 < ratios.min() < 0.95 and 1.05 < ratios.max() < 2.3
+
+
+def test_random_affine_serializes():
+    layer = RandomAffine(12.0, 0.1, 0.05, seed=4)
+    again = RandomAffine.from_config(layer.get_config())
+    assert (again.rotation, again.zoom, again.shift, again.seed) == (12.0, 0.1, 0.05, 4)
+
+
+def test_small_cnn_feature_map_and_no_imagenet_weights():
+    model = build_model((64, 64, 3), backbone="smallcnn", weights=None, dense_units=(8,),
+                        dropout=0.0, augmentation=None)
+    assert model.get_layer("backbone").output.shape[1:] == (4, 4, 256)
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        check_weights("imagenet", "smallcnn")
+    with pytest.raises(ValueError, match="include_top"):
+        SmallCNN(include_top=True, input_shape=(32, 32, 3))
+
+
+def test_small_cnn_weights_file_round_trip(tmp_path):
+    base = SmallCNN(input_shape=(32, 32, 3))
+    path = tmp_path / "smallcnn.weights.h5"
+    base.save_weights(path)
+    loaded = SmallCNN(weights=str(path), input_shape=(32, 32, 3))
+    for a, b in zip(base.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backbone", [b if b in ("resnet50", "smallcnn") else pytest.param(b, marks=pytest.mark.slow)
+                                      for b in sorted(BACKBONES)])
+def test_every_backbone_trains_and_predicts(backbone):
+    rng = np.random.default_rng(0)
+    X = rng.random((6, 32, 32, 3), dtype=np.float32)
+    y = np.array([0, 1] * 3)
+    # One cheap epoch: the backbone's top layer and the head (from scratch, phase 1
+    # would train the whole network).
+    clf = PneumoniaClassifier(backbone=backbone, weights=None, epochs=0, fine_tune_epochs=1, fine_tune_layers=1,
+                              batch_size=3, dense_units=(8,), random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (6, 2) and np.isfinite(proba).all()
+    assert clf.model_.get_layer("imagenet_preprocessing").mode == BACKBONES[backbone].preprocessing
+    assert isinstance(clf.model_.get_layer("backbone"), keras.Model)
