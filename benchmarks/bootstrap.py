@@ -1,4 +1,4 @@
-"""Bootstrap confidence intervals: vectorised (skpneumo.bootstrap) versus a loop of sklearn calls.
+"""Bootstrap confidence intervals: vectorised (skpneumo.evaluation.bootstrap) versus a loop of sklearn calls.
 
 Run: ``python benchmarks/bootstrap.py [--n-samples 5000] [--n-bootstrap 1000]``.
 Both compute percentile intervals of ROC AUC, sensitivity and specificity from the
@@ -13,7 +13,7 @@ import time
 import numpy as np
 from sklearn.metrics import recall_score, roc_auc_score
 
-from skpneumo.bootstrap import _weighted_metrics, bootstrap_intervals
+from skpneumo.evaluation.bootstrap import _weighted_metrics, bootstrap_intervals
 
 
 def loop_metrics(y, p, threshold, draws):

@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from skpneumo import make_pipeline  # noqa: E402
-from skpneumo.datasets import _render_xray, load_chest_xray  # noqa: E402
+from skpneumo.datasets import load_chest_xray  # noqa: E402
+from skpneumo.datasets.synthetic import render_xray  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray" / "train"
 SIZE = 224
@@ -96,7 +97,7 @@ def _decoder(flag, n_threads):
 def make_large(folder, n, seed=0):
     """``n`` grayscale JPEGs of 1500 x 1800: a few rendered radiographs plus noise."""
     rng = np.random.default_rng(seed)
-    bases = [_render_xray(rng, LARGE_SHAPE[1], i % 2 == 1)[:LARGE_SHAPE[0]] for i in range(6)]
+    bases = [render_xray(rng, LARGE_SHAPE[1], i % 2 == 1)[:LARGE_SHAPE[0]] for i in range(6)]
     paths = []
     for i in range(n):
         noise = rng.normal(0, 1.0, LARGE_SHAPE).astype(np.float32)

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from skpneumo import make_pipeline  # noqa: E402
+from skpneumo.network import check_input_images  # noqa: E402
 
 
 def main():
@@ -44,7 +45,7 @@ def main():
         return model.predict(X, batch_size=args.batch_size, verbose=0)[:, 0]
 
     def steps_before_keras():
-        return pipe.named_steps["clf"]._check_images(pipe[:-1].transform(X))
+        return check_input_images(pipe[:-1].transform(X))
 
     np.testing.assert_allclose(wrapped(), bare(), rtol=1e-6)  # also warms both up
     runs = (("pipeline.predict_proba", wrapped), ("keras Model.predict", bare),

@@ -71,8 +71,8 @@ def main(argv=None):
     import joblib
     import keras
 
-    from skpneumo import evaluate, load_chest_xray
-    from skpneumo.cli import _load_split, fit_model
+    from skpneumo import evaluate, fit_model, load_chest_xray
+    from skpneumo.datasets import load_split
 
     params = {"preset": args.preset,
               "weights": None if args.weights.lower() == "none" else args.weights}
@@ -106,7 +106,7 @@ def main(argv=None):
     results["validation"] = report.to_dict()
     print("validation (patients never trained on):\n" + report.summary())
     if args.test:
-        test = _load_split(args.test, "test")
+        test = load_split(args.test, "test")
         report = evaluate(pipe, test.paths, test.labels)
         report.save(out / "test")
         results["test"] = report.to_dict()

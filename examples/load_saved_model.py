@@ -1,11 +1,12 @@
 """Use a saved skpneumo model from another application.
 
-A fitted skpneumo pipeline saved with ``joblib.dump`` (by ``skpneumo fit``,
-``skpneumo demo``, ``examples/quickstart.py --save`` or
+A fitted skpneumo pipeline saved with joblib (by ``skpneumo fit``, ``skpneumo demo``,
+``skpneumo.save_model``, ``examples/quickstart.py --save`` or
 ``examples/grid_search_by_patient.py``) is a complete scikit-learn classifier whose
 first step reads image files. An application therefore needs nothing but
-``joblib``: no preprocessing code, no Keras code, no knowledge of the image size
-the network was trained on. It passes file paths and gets probabilities::
+``skpneumo.load_model`` (or ``joblib.load``): no preprocessing code, no Keras code, no
+knowledge of the image size the network was trained on. It passes file paths and
+gets probabilities::
 
     python examples/load_saved_model.py MODEL.joblib IMAGE [IMAGE ...]
     python examples/load_saved_model.py grid_search_best.joblib xray1.jpeg xray2.png > out.csv
@@ -30,7 +31,7 @@ import csv
 import sys
 from pathlib import Path
 
-import joblib
+import skpneumo
 
 
 def main(argv=None):
@@ -41,10 +42,11 @@ def main(argv=None):
     parser.add_argument("images", type=Path, nargs="+", help="image files (JPEG, PNG, ...)")
     args = parser.parse_args(argv)
 
-    if not args.model.is_file():
-        print(f"error: model file not found: {args.model}", file=sys.stderr)
+    try:
+        model = skpneumo.load_model(args.model)
+    except skpneumo.ModelFileError as exc:  # missing, corrupt, or not a fitted classifier
+        print(f"error: {exc}", file=sys.stderr)
         return 1
-    model = joblib.load(args.model)
 
     classes = list(model.classes_)
     positive = "PNEUMONIA" if "PNEUMONIA" in classes else classes[1]

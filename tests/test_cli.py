@@ -13,6 +13,8 @@ import pytest
 from conftest import write_xray_like
 
 import skpneumo
+import skpneumo.preprocessing.loader
+import skpneumo.workflows
 from skpneumo import cli
 from skpneumo.datasets import load_chest_xray, make_synthetic_xrays
 from skpneumo.evaluation import choose_threshold
@@ -48,7 +50,7 @@ def test_fit_writes_only_the_model(model_file):
 
 def test_fit_stores_the_youden_threshold_of_the_validation_patients(model_file, data_dir):
     train = load_chest_xray(data_dir, split="train")
-    _, val = cli._patient_validation_split(train.groups, train.labels, 0.3, 0)
+    _, val = skpneumo.workflows.patient_validation_split(train.groups, train.labels, 0.3, 0)
     model = joblib.load(model_file)
     expected = choose_threshold(train.labels[val], model.predict_proba(train.paths[val])[:, 1])
     assert model.named_steps["clf"].threshold == pytest.approx(expected.threshold, abs=1e-6)
@@ -177,7 +179,7 @@ def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
     argv = ["fit", str(data_dir), "--out", str(out), "--preset", "cpu", "--weights", "none",
             "--image-size", "32", "--fine-tune-epochs", "1", "--random-state", "0", "--quiet"]
     assert cli.main(argv) == 0
-    pipe = cli.load_model(out)
+    pipe = skpneumo.load_model(out)
     clf = pipe.named_steps["clf"]
     assert clf.backbone == "smallcnn" and clf.class_weight is None
     assert pipe.named_steps["smote"] != "passthrough"
@@ -241,13 +243,13 @@ def test_bad_option_values_exit_2_naming_the_option(argv, option, capsys):
 def test_offline_imagenet_error_keeps_its_advice(data_dir, tmp_path, monkeypatch, capsys):
     import urllib.request
 
-    from skpneumo import model as model_module
+    from skpneumo.network import backbones
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    monkeypatch.setattr(model_module, "_weights_cache_dirs", lambda: [str(tmp_path / "empty")])
+    monkeypatch.setattr(backbones, "_weights_cache_dirs", lambda: [str(tmp_path / "empty")])
     out = tmp_path / "m.joblib"
     assert cli.main(["fit", str(data_dir), "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -264,9 +266,8 @@ def test_missing_model_fails_fast_and_bad_weights_before_loading_images(data_dir
     notes.write_text("not weights")
     truncated = tmp_path / "w.weights.h5"
     truncated.write_bytes(b"\x00" * 16)
-    import skpneumo.loading as loading
-
-    monkeypatch.setattr(loading, "read_image", lambda *a, **k: pytest.fail("an image was decoded"))
+    monkeypatch.setattr(skpneumo.preprocessing.loader, "read_image",
+                        lambda *a, **k: pytest.fail("an image was decoded"))
     for weights, message in ((notes, "not a Keras weights file"), (truncated, "not a valid .h5 file")):
         assert cli.main(["fit", str(data_dir), "--out", str(tmp_path / "m.joblib"), "--weights", str(weights),
                          "--quiet"]) == 1
@@ -274,15 +275,21 @@ def test_missing_model_fails_fast_and_bad_weights_before_loading_images(data_dir
 
 
 def test_output_checked_before_training(data_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "fit_model", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(skpneumo.workflows, "fit_model", lambda *a, **k: pytest.fail("training started"))
     assert cli.main(["fit", str(data_dir), "--out", str(tmp_path / "missing" / "m.joblib"), "--quiet"]) == 1
     assert "output folder does not exist" in capsys.readouterr().err
     assert cli.main(["fit", str(data_dir), "--out", str(tmp_path), "--quiet"]) == 1
     assert "is a folder" in capsys.readouterr().err
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_written_files_get_the_usual_file_mode(model_file, data_dir, tmp_path):
-    assert model_file.stat().st_mode & 0o777 == 0o666 & ~cli._umask()  # the model that fit saved
+    assert model_file.stat().st_mode & 0o777 == 0o666 & ~_umask()  # the model that fit saved
     out = tmp_path / "predictions.csv"
     image = next((data_dir / "test" / "NORMAL").iterdir())
     old = os.umask(0o022)
@@ -320,7 +327,7 @@ def test_wrapped_models_predict_and_evaluate(model_file, data_dir, tmp_path, cap
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
 
-    pipe = cli.load_model(model_file)
+    pipe = skpneumo.load_model(model_file)
     val = load_chest_xray(data_dir, split="train")
     calibrated = CalibratedClassifierCV(FrozenEstimator(pipe), method="sigmoid").fit(val.paths, val.labels)
     fixed = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=0.0).fit(val.paths, val.labels)
@@ -348,7 +355,7 @@ def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
     fast_fit = [arg for arg in FAST_FIT if arg not in ("--backbone", "smallcnn")]
     assert cli.main(["fit", str(data_dir), "--out", str(out), *fast_fit, "--backbone", "smallcnn", "--clahe",
                      "--tta", "default"]) == 0
-    pipe = cli.load_model(out)
+    pipe = skpneumo.load_model(out)
     assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].tta == "default"
     assert type(pipe.named_steps["clahe"]).__name__ == "CLAHE"
 
@@ -379,7 +386,7 @@ def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_sp
     assert "Patients (groups): 8, given" in capsys.readouterr().out
     # A file the CSV misses is named before any training.
     groups_csv.write_text("\n".join(",".join(row) for row in rows[:-1]) + "\n")
-    monkeypatch.setattr(cli, "fit_model", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(skpneumo.workflows, "fit_model", lambda *a, **k: pytest.fail("training started"))
     assert cli.main(["fit", str(data), "--out", str(out), "--val-size", "0.25", "--groups", str(groups_csv),
                      "--quiet"]) == 1
     err = capsys.readouterr().err
@@ -388,7 +395,7 @@ def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_sp
 
 def test_evaluate_checks_the_report_folder_first_and_groups_csv_rows(model_file, data_dir, tmp_path, capsys,
                                                                      monkeypatch):
-    monkeypatch.setattr(cli, "load_model", lambda path: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(skpneumo.workflows, "load_model", lambda path: pytest.fail("the model was loaded"))
     taken = tmp_path / "report.txt"
     taken.write_text("")
     assert cli.main(["evaluate", str(model_file), str(data_dir), "--report", str(taken), "--quiet"]) == 1
@@ -397,15 +404,15 @@ def test_evaluate_checks_the_report_folder_first_and_groups_csv_rows(model_file,
     for text, message in (("file,patient\na.png\n", "line 2: needs both a file and a patient"),
                           ("file,patient\na.png,P1\na.png,P2\n", "line 3: 'a.png' is listed with two patients")):
         rows.write_text(text)
-        with pytest.raises(cli.CLIError, match=message):
-            cli.read_groups(rows, [str(tmp_path / "a.png")])
+        with pytest.raises(ValueError, match=message):
+            skpneumo.read_groups(rows, [str(tmp_path / "a.png")])
 
 
 def test_threshold_wrappers_are_scored_at_their_own_threshold(model_file, data_dir, tmp_path):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
 
-    pipe = cli.load_model(model_file)
+    pipe = skpneumo.load_model(model_file)
     val = load_chest_xray(data_dir, split="train")
     for threshold, expected in (("auto", 0.5), (0.3, 0.3)):
         fixed = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=threshold).fit(val.paths, val.labels)

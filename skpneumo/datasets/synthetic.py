@@ -10,6 +10,7 @@ import numpy as np
 from ..utils.validation import is_int
 from .kermany import CLASSES, SPLITS, load_chest_xray, split_names
 
+
 def _ellipse(canvas, center, axes, angle, value, thickness=-1, arc=(0, 360)):
     """Draw an ellipse with sub-pixel float geometry (cv2 wants fixed-point ints)."""
     scale = 16  # 4 fractional bits
@@ -27,8 +28,22 @@ def _ellipse(canvas, center, axes, angle, value, thickness=-1, arc=(0, 360)):
     )
 
 
-def _render_xray(rng, size, pneumonia):
-    """Return one synthetic frontal chest radiograph as a uint8 array."""
+def render_xray(rng, size, pneumonia):
+    """One synthetic frontal chest radiograph, as :func:`make_synthetic_xrays` writes them.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws the anatomy, the exposure and, for pneumonia, the opacities.
+    size : int
+        Height and width in pixels.
+    pneumonia : bool
+        Add patchy opacities to the lungs.
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (size, size)
+    """
     s = float(size)
     k = s * rng.uniform(0.92, 1.05)  # per-image scale of the anatomy
     cx = s * (0.5 + rng.uniform(-0.03, 0.03))
@@ -165,7 +180,7 @@ def make_synthetic_xrays(root, n_per_class=20, size=128, random_state=None, *, s
                 image_of_patient = 2
             else:
                 patient, next_patient, image_of_patient = next_patient, next_patient + 1, 1
-            image = _render_xray(rng, int(size), label == "PNEUMONIA")
+            image = render_xray(rng, int(size), label == "PNEUMONIA")
             path = folder / f"SYNTH-P{patient:04d}-{label}-{image_of_patient:04d}.png"
             if not cv2.imwrite(str(path), image):
                 raise OSError(f"Could not write {path}.")

@@ -1,17 +1,12 @@
-"""The pneumonia classifier: a scikeras ``KerasClassifier`` around an ImageNet backbone.
+"""The pneumonia classifier: a scikeras ``KerasClassifier`` around the network.
 
-Training happens here: two-phase transfer learning (frozen backbone, then
-fine-tuning), optional validation with early stopping, and seeding.
+The estimator holds the parameters and checks them and the data; building and
+training the network is :mod:`skpneumo.network`'s.
 """
-
-import contextlib
-import random
-from collections import defaultdict
 
 import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags
@@ -21,38 +16,11 @@ from sklearn.utils.validation import check_is_fitted
 from ..network.backbones import BACKBONES, check_weights
 from ..network.hardware import check_distribution, distribution_scope, precision_scope
 from ..network.layers import build_augmentation
-from ..network.model import build_model, set_trainable_layers
+from ..network.model import build_model, check_input_images
+from ..network.training import predict_probability, seeded, train_phases
 from ..utils.labels import positive_index
 from ..utils.validation import check_binary_labels, is_int, is_real
 from .tta import resolve_tta, tta_transform
-
-_MIN_IMAGE_SIDE = 32
-
-
-class _ArrayBatches(keras.utils.PyDataset):
-    """Shuffled training batches read straight from the arrays, one at a time.
-
-    Given arrays, ``keras.Model.fit`` first copies all of ``X`` into one backend
-    tensor: a second copy of the whole training set. This hands Keras one batch
-    at a time instead, in a new order every epoch, drawn from ``rng``.
-    """
-
-    def __init__(self, X, y, sample_weight, batch_size, rng):
-        super().__init__()
-        self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
-        self.batch_size = batch_size
-        self.rng = rng
-        self.order = self.rng.permutation(len(X))
-
-    def __len__(self):
-        return -(-len(self.order) // self.batch_size)
-
-    def __getitem__(self, index):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return tuple(array[rows] for array in self.arrays)
-
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.order))
 
 
 class PneumoniaClassifier(KerasClassifier):
@@ -84,7 +52,7 @@ class PneumoniaClassifier(KerasClassifier):
         The feature extractor: a ``keras.applications`` network (DenseNet-121 is
         CheXNet's; EfficientNet-B0 and MobileNetV3-Small are cheaper on CPUs) or
         ``"smallcnn"``, a compact network without ImageNet weights for training
-        from scratch on CPUs (see :func:`skpneumo.model.SmallCNN`).
+        from scratch on CPUs (see :func:`skpneumo.network.SmallCNN`).
     weights : "imagenet", None or path-like, default="imagenet"
         Backbone initialisation: ImageNet weights (downloaded by Keras and cached in
         ``~/.keras/models``), random (``None``), or a Keras weights file of the
@@ -144,8 +112,8 @@ class PneumoniaClassifier(KerasClassifier):
     tta : None, "default" or sequence of str, default=None
         Test-time augmentation: ``predict_proba`` (and so ``predict``) returns the
         mean probability over deterministic transforms of each image, named from
-        :data:`skpneumo.tta.TTA_TRANSFORMS` (small shifts, zooms, rotations, and a
-        left-right ``"flip"``); ``"default"`` is :data:`skpneumo.tta.DEFAULT_TTA`
+        :data:`skpneumo.estimators.TTA_TRANSFORMS` (small shifts, zooms, rotations, and a
+        left-right ``"flip"``); ``"default"`` is :data:`skpneumo.estimators.DEFAULT_TTA`
         (identity, zoom in and out, rotations of 5 degrees). Costs one prediction
         pass per transform; only affects prediction.
     random_state : int, RandomState or None, default=None
@@ -198,16 +166,10 @@ class PneumoniaClassifier(KerasClassifier):
     (8, 2)
     """
 
-    # Fixed by design rather than parameters: scikeras reads them.
-    optimizer = "adam"
+    # Fixed by design rather than parameters: scikeras reads them (the loss to
+    # encode the targets).
     loss = "binary_crossentropy"
-    metrics = None
-    model = None
-    build_fn = None
     warm_start = False
-    shuffle = True
-    run_eagerly = False
-    validation_batch_size = None
 
     def __init__(
         self,
@@ -295,8 +257,8 @@ class PneumoniaClassifier(KerasClassifier):
         return BaseEstimator.__repr__(self)
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
-        """Validate every parameter; raise ValueError naming the first bad one."""
+    def check_params(self):
+        """Raise ValueError naming the first invalid parameter."""
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}.")
         if self.weights is not None and not (
@@ -390,62 +352,7 @@ class PneumoniaClassifier(KerasClassifier):
                            "learning_rate": self.fine_tune_learning_rate})
         return phases
 
-    def _check_images(self, X, where="X"):
-        if sparse.issparse(X):
-            raise TypeError(f"{where}: sparse input is not supported; pass a dense array of images.")
-        if isinstance(X, np.ndarray) and X.dtype.kind == "c":
-            raise ValueError(f"{where}: Complex data not supported; pass real-valued images.")
-        if not isinstance(X, np.ndarray) or X.dtype == object:
-            raise ValueError(
-                f"{where}: expected a float array of RGB images (n, H, W, 3); got "
-                f"{type(X).__name__}. Use skpneumo.make_pipeline() to classify image files."
-            )
-        if X.ndim != 4 or X.shape[-1] != 3:
-            raise ValueError(
-                f"{where}: expected RGB images of shape (n, H, W, 3), got shape {X.shape}; "
-                "put GrayscaleToRGB before the classifier."
-            )
-        if min(X.shape[1:3]) < _MIN_IMAGE_SIDE:
-            raise ValueError(
-                f"{where}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} pixels, "
-                f"got {X.shape[1]}x{X.shape[2]}."
-            )
-        if len(X) == 0:
-            raise ValueError(f"{where} holds no images.")
-        if X.dtype.kind != "f":
-            raise ValueError(
-                f"{where}: expected float images scaled to [0, 1], got {X.dtype} pixels; "
-                "put a Normalizer before the classifier (make_pipeline() does)."
-            )
-        # Two passes over X tell both: NaN propagates through min and max.
-        low, high = float(X.min()), float(X.max())
-        if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"{where} contains NaN or infinite values.")
-        if low < 0 or high > 1:
-            raise ValueError(
-                f"{where}: expected float images scaled to [0, 1], got values in "
-                f"[{low:.4g}, {high:.4g}]; put a Normalizer before the classifier "
-                "(make_pipeline() does)."
-            )
-
     # ------------------------------------------------------------------ fitting
-    @contextlib.contextmanager
-    def _seeded(self):
-        """Seed Python, NumPy and the Keras backend for this fit, then restore."""
-        seed = self._seed()
-        if seed is None:
-            yield
-            return
-        py_state, np_state = random.getstate(), np.random.get_state()
-        # keras.utils.set_random_seed seeds without TensorFlow's op determinism,
-        # which scikeras switches on process-wide and which breaks unseeded fits.
-        keras.utils.set_random_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
     def _seed(self):
         if isinstance(self.random_state, np.random.RandomState):
             # Draw from a copy: fitting twice must not depend on earlier fits.
@@ -473,12 +380,12 @@ class PneumoniaClassifier(KerasClassifier):
         -------
         self : PneumoniaClassifier
         """
-        self._check_params()
+        self.check_params()
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        self._check_images(X)
+        check_input_images(X)
         y = check_binary_labels(y, len(X))
         if sample_weight is not None:
             # A copy: scikeras multiplies it by the class weights in place.
@@ -490,7 +397,7 @@ class PneumoniaClassifier(KerasClassifier):
                 )
         if validation_data is not None:
             X_val, y_val = validation_data
-            self._check_images(X_val, "validation_data X")
+            check_input_images(X_val, "validation_data X")
             y_val = np.asarray(y_val)
             unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
             if unknown or len(X_val) != len(y_val):
@@ -499,13 +406,10 @@ class PneumoniaClassifier(KerasClassifier):
                     f"the images in number (unknown labels: {sorted(unknown)})."
                 )
             validation_data = (X_val, y_val)
-        self._validation_data = validation_data
-        try:
-            with self._seeded(), distribution_scope(self.distribution) as n_devices:
-                self.n_devices_ = n_devices
-                super().fit(X, y, sample_weight=sample_weight)
-        finally:
-            del self._validation_data
+        with seeded(self._seed()), distribution_scope(self.distribution) as n_devices:
+            self.n_devices_ = n_devices
+            # scikeras passes validation_data on to _fit_keras_model.
+            super().fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
         self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
@@ -523,6 +427,8 @@ class PneumoniaClassifier(KerasClassifier):
         """
 
     def _build_keras_model(self):
+        # Not scikeras' _keras_build_fn hook: scikeras wraps it in seeding of its own
+        # (seed 0 for any RandomState), which would change what a random_state trains.
         augmentation = None
         if self.augment:
             augmentation = build_augmentation(
@@ -538,136 +444,56 @@ class PneumoniaClassifier(KerasClassifier):
                 augmentation=augmentation,
             )
 
-    def _compile(self, model, learning_rate):
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-            loss=keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing),
-            metrics=[keras.metrics.AUC(name="auc")],
-        )
-
     def _ensure_compiled_model(self):
-        # Compiled per phase in _fit_keras_model.
+        # scikeras would compile with its optimizer and loss parameters, which this
+        # class has not; train_phases compiles each phase.
         pass
 
-    def _split_validation(self, X, y, sample_weight):
-        """Return training arrays and Keras validation data."""
-        if self._validation_data is not None:
-            X_val, y_val = self._validation_data
-            return X, y, sample_weight, (X_val, self.target_encoder_.transform(y_val))
-        if not self.validation_split:
-            return X, y, sample_weight, None
-        idx = np.arange(len(X))
-        train_idx, val_idx = train_test_split(
-            idx, test_size=self.validation_split, stratify=y.ravel(), random_state=self._seed()
+    def _initialize_callbacks(self):
+        # scikeras would keep copies of callbacks (refusing a tuple) for its own fit and
+        # predict loops, which this class does not run: both read the parameter.
+        pass
+
+    def __setstate__(self, state):
+        # Models pickled by earlier versions may hold scikeras' callback copies, unused now.
+        state = {k: v for k, v in state.items() if k not in ("_fit_callbacks", "_predict_callbacks")}
+        super().__setstate__(state)
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, validation_data=None):
+        # scikeras has no public hook for a custom training loop; it calls this with
+        # the targets encoded, and with fit's validation_data.
+        seed = self._seed()
+        validation = None
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            validation = (X_val, self.target_encoder_.transform(y_val))
+        elif self.validation_split:
+            train_idx, val_idx = train_test_split(
+                np.arange(len(X)), test_size=self.validation_split, stratify=y.ravel(), random_state=seed
+            )
+            validation = (X[val_idx], y[val_idx])
+            X, y = X[train_idx], y[train_idx]
+            sample_weight = None if sample_weight is None else sample_weight[train_idx]
+        self.history_, self.phases_ = train_phases(
+            self.model_, X, y, sample_weight,
+            phases=self.planned_phases(),
+            fine_tune_layers=self.fine_tune_layers,
+            pretrained=self.weights is not None,
+            batch_size=self.batch_size,
+            validation=validation,
+            cache_features=self._caches_features(),
+            early_stopping_patience=self.early_stopping_patience,
+            label_smoothing=self.label_smoothing,
+            callbacks=self.callbacks,
+            n_devices=self.n_devices_,
+            seed=seed,
+            verbose=self.verbose,
         )
-        sw_train = None if sample_weight is None else sample_weight[train_idx]
-        return X[train_idx], y[train_idx], sw_train, (X[val_idx], y[val_idx])
-
-    def _split_evenly(self, X, y, sample_weight=None):
-        """Leave out the few images that would split the last batch unevenly.
-
-        Keras' data-parallel steps fail when one device gets fewer images than
-        another, so the last, partial batch must divide by the number of devices.
-        """
-        if self.batch_size % self.n_devices_:
-            raise ValueError(
-                f"batch_size={self.batch_size} cannot be split evenly between "
-                f"{self.n_devices_} devices; use a multiple of {self.n_devices_}."
-            )
-        extra = len(X) % self.batch_size % self.n_devices_
-        if not extra:
-            return X, y, sample_weight
-        keep = np.sort(np.random.RandomState(self._seed()).permutation(len(X))[extra:])
-        return X[keep], y[keep], None if sample_weight is None else sample_weight[keep]
-
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
-        X, y, sample_weight, validation = self._split_validation(X, y, sample_weight)
-        X, y, sample_weight = self._split_evenly(X, y, sample_weight)
-        if validation is not None:
-            validation = self._split_evenly(*validation)[:2]
-        rng = np.random.default_rng(self._seed())
-        history = defaultdict(list)
-        self.phases_ = []
-        done = 0
-        pretrained = self.weights is not None
-        for planned in self.planned_phases():
-            phase, n_epochs, lr = planned["phase"], planned["epochs"], planned["learning_rate"]
-            # A random backbone holds nothing worth freezing: from scratch, phase 1
-            # trains every layer.
-            layers_trained = self.fine_tune_layers if phase == 2 else 0 if pretrained else "all"
-            set_trainable_layers(self.model_, layers_trained, freeze_batchnorm=pretrained)
-            model, X_fit, val_fit = self.model_, X, validation
-            if phase == 1 and self._caches_features():
-                model, X_fit, val_fit = self._head_on_features(X, validation)
-            self._compile(model, lr)
-            callbacks = list(self.callbacks or [])
-            if validation is not None and self.early_stopping_patience is not None:
-                callbacks.append(keras.callbacks.EarlyStopping(
-                    monitor="val_auc", mode="max", patience=self.early_stopping_patience,
-                    restore_best_weights=True,
-                ))
-            hist = model.fit(
-                _ArrayBatches(X_fit, y, sample_weight, self.batch_size, rng),
-                epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
-                verbose=self.verbose, callbacks=callbacks,
-            )
-            n_run = len(hist.history.get("loss", []))
-            for key, values in hist.history.items():
-                history[key].extend(float(v) for v in values)
-            history["phase"].extend([phase] * n_run)
-            self.phases_.append({
-                "phase": phase,
-                "trained": "all layers" if layers_trained == "all" else "head" if not layers_trained
-                else f"head and top {layers_trained} backbone layers",
-                "learning_rate": float(lr), "epochs": n_run,
-            })
-            done += n_run
-        self.history_ = dict(history)
 
     def _caches_features(self):
         if self.weights is None:
             return False
         return self.cache_features is True or (self.cache_features == "auto" and not self.augment)
-
-    def _head_on_features(self, X, validation):
-        """The head as a model of its own, with the frozen backbone's features of X.
-
-        The head shares its layers with ``model_``, so training it trains the
-        full network; the backbone then runs once per image instead of once per
-        image and epoch.
-        """
-        pool = self.model_.get_layer("pool")
-        extractor = keras.Model(self.model_.inputs, pool.output)
-        features = keras.Input(shape=pool.output.shape[1:], name="features")
-        x = features
-        for layer in self.model_.layers[self.model_.layers.index(pool) + 1:]:
-            x = layer(x)
-        # Under mixed precision the head model must carry the policy too, so that
-        # compile adds loss scaling for its float16 layers.
-        with precision_scope(self.mixed_precision):
-            head = keras.Model(features, x, name="head")
-
-        def extract(images):
-            return extractor.predict(images, batch_size=self.batch_size, verbose=0)
-
-        val = None if validation is None else (extract(validation[0]), validation[1])
-        return head, extract(X), val
-
-    def _initialize_callbacks(self):
-        self._fit_callbacks = []
-        self._predict_callbacks = list(self.callbacks or [])
-
-    def __getstate__(self):
-        # Callbacks (progress bars, early stopping) belong to one training run.
-        # A copy: object.__getstate__ may return the live __dict__.
-        state = dict(super().__getstate__())
-        state.pop("_fit_callbacks", None)
-        state.pop("_predict_callbacks", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._fit_callbacks, self._predict_callbacks = [], []
 
     # --------------------------------------------------------------- prediction
     def predict_proba(self, X, **kwargs):
@@ -687,28 +513,20 @@ class PneumoniaClassifier(KerasClassifier):
             the transformed batches.
         """
         check_is_fitted(self)
-        self._check_images(X)
+        check_input_images(X)
         views = resolve_tta(self.tta) or ("identity",)
-        # The raw sigmoid output, not scikeras' decoder, which squeezes a single
-        # image's (1, 1) output to the wrong shape.
-        n = len(X)
-        X = self._pad_for_devices(X, kwargs.get("batch_size", self.batch_size))
-        p = np.mean([
-            self._predict_raw(tta_transform(X, view), **kwargs)[:n].reshape(-1).astype(np.float64)
-            for view in views
-        ], axis=0)
+        kwargs = {"verbose": self.verbose, "callbacks": self.callbacks, **kwargs}
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+
+        def probability(images):
+            # scikeras' check of the image shape and dtype against those seen in fit.
+            images, _ = self._validate_data(images)
+            return predict_probability(self.model_, images, batch_size, n_devices=self.n_devices_, **kwargs)
+
+        # The sigmoid output, not scikeras' decoder, which squeezes a single image's
+        # (1, 1) output to the wrong shape.
+        p = np.mean([probability(tta_transform(X, view)) for view in views], axis=0)
         return np.column_stack([1.0 - p, p])
-
-    def _pad_for_devices(self, X, batch_size):
-        """Repeat the last image so that no device gets an empty last batch.
-
-        A model trained data-parallel on TensorFlow also predicts data-parallel, and
-        BatchNormalization fails on a device that gets no image.
-        """
-        short = self.n_devices_ - len(X) % batch_size
-        if len(X) % batch_size == 0 or short <= 0:
-            return X
-        return np.concatenate([X, np.repeat(X[-1:], short, axis=0)])
 
     def predict(self, X, **kwargs):
         """Predicted labels, positive when the probability reaches ``threshold``.

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..io import check_image_file
 from ..preprocessing import GrayscaleToRGB, ImageLoader, ImageSMOTE, ImageTransformer, Normalizer, Resizer
-from ..utils.images import is_path
+from ..utils.images import check_not_one_path, is_path
 from ..utils.validation import check_binary_labels, is_int
 from .classifier import PneumoniaClassifier
 from .presets import preset_params
@@ -190,11 +190,7 @@ class PneumoniaPipeline(Pipeline):
                 # scikit-learn's one entry point to an estimator's parameter
                 # constraints (SMOTE's, say), which it otherwise checks only in fit.
                 step._validate_params()
-        if is_path(X):
-            raise TypeError(
-                f"X must be a sequence of image paths or arrays, got a single "
-                f"{type(X).__name__}; wrap it in a list."
-            )
+        check_not_one_path(X)
         if sparse.issparse(X):
             raise TypeError("X: sparse input is not supported; pass image paths or a dense array of images.")
         if not hasattr(X, "__len__"):
@@ -330,7 +326,7 @@ def make_pipeline(preset=None, **params):
     Parameters
     ----------
     preset : {"cpu", "gpu"} or None, default=None
-        A named training recipe (see :mod:`skpneumo.presets`); its from-scratch
+        A named training recipe (see :mod:`skpneumo.estimators.presets`); its from-scratch
         variant when ``weights=None``. ``params`` override the preset's values.
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a

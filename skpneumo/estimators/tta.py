@@ -121,7 +121,7 @@ def tta_transform(images, name):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpneumo.tta import tta_transform
+    >>> from skpneumo.estimators import tta_transform
     >>> x = np.zeros((1, 40, 40, 3), np.float32); x[0, 20, 10] = 1
     >>> int(np.argmax(tta_transform(x, "shift_right")[0, 20, :, 0]))
     12

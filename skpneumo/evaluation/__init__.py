@@ -1,5 +1,12 @@
 """Evaluation: metrics and intervals, thresholds, the report (data apart from its rendering), Grad-CAM.
 
+- ``scoring.py``: :func:`evaluate`, the numbers of a fitted classifier;
+- ``report.py``: :class:`EvaluationReport`, the data, its JSON and ``save``;
+  ``EvaluationReport.METRICS`` is the one list of metrics and their order;
+- ``render.py``: the report shown: text summary, Markdown, figures (PNG);
+- ``bootstrap.py``, ``intervals.py``, ``calibration.py``: intervals and calibration;
+- ``thresholds.py``: operating points; ``gradcam.py``: Grad-CAM overlays.
+
 Imported lazily, so that importing skpneumo does not load TensorFlow (only
 Grad-CAM needs it).
 """
@@ -17,7 +24,7 @@ _EXPORTS = {
     "overlay_names": ".gradcam",
     "rate_intervals": ".intervals",
     "wilson_interval": ".intervals",
-    "EvaluationReport": ".scoring",
+    "EvaluationReport": ".report",
     "evaluate": ".scoring",
     "OperatingPoint": ".thresholds",
     "choose_threshold": ".thresholds",

@@ -31,7 +31,7 @@ def bootstrap_intervals(y_true, y_score, threshold, *, groups=None, n_bootstrap=
     A percentile interval of a proportion collapses to a point when the
     proportion is 0 or 1 on the sample (every resample then gives the same value),
     so :func:`skpneumo.evaluation.evaluate` uses only the ROC AUC interval from
-    here and Wilson score intervals (:mod:`skpneumo.intervals`) for sensitivity
+    here and Wilson score intervals (:mod:`skpneumo.evaluation.intervals`) for sensitivity
     and specificity.
 
     Parameters
@@ -68,7 +68,7 @@ def bootstrap_intervals(y_true, y_score, threshold, *, groups=None, n_bootstrap=
     Examples
     --------
     >>> import numpy as np
-    >>> from skpneumo.bootstrap import bootstrap_intervals
+    >>> from skpneumo.evaluation import bootstrap_intervals
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 2, 500)
     >>> p = np.clip(0.3 * y + rng.random(500) * 0.7, 0, 1)

@@ -111,7 +111,31 @@ def expected_calibration_error(y_true, y_prob, n_bins=10):
     >>> expected_calibration_error([0, 1], [0.25, 0.75], n_bins=2)
     0.25
     """
-    bins = reliability_bins(y_true, y_prob, n_bins)
+    return calibration_error(reliability_bins(y_true, y_prob, n_bins))
+
+
+def calibration_error(bins):
+    """The expected calibration error of bins already made by :func:`reliability_bins`.
+
+    For a caller that keeps the bins too (:func:`skpneumo.evaluation.evaluate`
+    stores them in the report), so that the probabilities are binned once. A helper
+    of this subpackage, not re-exported by it.
+
+    Parameters
+    ----------
+    bins : dict
+        As returned by :func:`reliability_bins`.
+
+    Returns
+    -------
+    float
+        The ECE, as :func:`expected_calibration_error` defines it.
+
+    Examples
+    --------
+    >>> calibration_error(reliability_bins([0, 1], [0.25, 0.75], n_bins=2))
+    0.25
+    """
     total = sum(bins["count"])
     return float(sum(
         n * abs(observed - predicted)

@@ -17,9 +17,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import PneumoniaClassifier
 from ..io import check_image_file
+from ..network import check_input_images
 from ..preprocessing import ImageLoader
 from ..utils.files import write_files_atomically
-from ..utils.images import as_image_list, is_path, stack_images
+from ..utils.images import as_image_list, check_not_one_path, is_path, stack_images
 from ..utils.labels import positive_index
 from ..utils.validation import is_real
 
@@ -275,9 +276,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     clf, head = _split_estimator(estimator)
     if not is_real(alpha, 0, 1, high_inclusive=True):
         raise ValueError(f"alpha must be a float in [0, 1], got {alpha!r}.")
-    if is_path(X):
-        raise TypeError(f"X must be a sequence of image paths or arrays, got a single "
-                        f"{type(X).__name__}; wrap it in a list.")
+    check_not_one_path(X)
     items = X if isinstance(X, np.ndarray) else list(X)
     if len(items) == 0:
         raise ValueError("X holds no images.")
@@ -301,7 +300,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         # The overlay goes on the image as stored, the network gets exactly what
         # predict_proba gives it (large JPEGs decoded at reduced scale for the model).
         Xt = head.transform(chunk) if head is not None else loaded
-        clf._check_images(Xt)
+        check_input_images(Xt)
         maps, proba = grad_cam(clf.model_, Xt, clf.batch_size,
                                negate=positive_index(clf.classes_) == 0)
         chunk_heatmaps = [_heatmap(m, *image.shape[:2]) for m, image in zip(maps, loaded)]

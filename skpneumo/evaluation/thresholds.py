@@ -90,7 +90,7 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
 
     Examples
     --------
-    >>> from skpneumo.thresholds import choose_threshold
+    >>> from skpneumo.evaluation import choose_threshold
     >>> y = ["NORMAL", "NORMAL", "NORMAL", "PNEUMONIA", "PNEUMONIA", "PNEUMONIA"]
     >>> p = [0.1, 0.3, 0.6, 0.4, 0.7, 0.9]
     >>> choose_threshold(y, p, target_sensitivity=1.0).threshold
@@ -177,7 +177,7 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
 
     Examples
     --------
-    >>> from skpneumo.thresholds import set_operating_point
+    >>> from skpneumo.evaluation import set_operating_point
     >>> point = set_operating_point(pipe, val.paths, val.labels,
     ...                             target_sensitivity=0.95)  # doctest: +SKIP
     >>> pipe.get_params()["clf__threshold"] == point.threshold  # doctest: +SKIP

@@ -146,7 +146,7 @@ def read_dicom(path):
 
     Examples
     --------
-    >>> from skpneumo.dicom import read_dicom
+    >>> from skpneumo.io import read_dicom
     >>> image = read_dicom("chest.dcm")  # doctest: +SKIP
     >>> image.dtype, image.shape  # doctest: +SKIP
     (dtype('uint16'), (2048, 2048))

@@ -16,7 +16,15 @@ _EXPORTS = {
     "RandomAffine": ".layers",
     "build_augmentation": ".layers",
     "build_model": ".model",
+    "check_input_images": ".model",
     "set_trainable_layers": ".model",
+    "ArrayBatches": ".training",
+    "head_on_features": ".training",
+    "pad_for_devices": ".training",
+    "predict_probability": ".training",
+    "seeded": ".training",
+    "split_evenly": ".training",
+    "train_phases": ".training",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

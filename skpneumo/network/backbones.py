@@ -14,6 +14,7 @@ from keras import layers
 
 from ..exceptions import WeightsUnavailableError
 
+
 @dataclass(frozen=True)
 class Backbone:
     """A convolutional network usable as feature extractor.

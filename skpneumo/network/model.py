@@ -1,14 +1,79 @@
 """The pneumonia network: backbone, in-model preprocessing, augmentation and head.
 
 Only Keras 3 APIs are used here, so the model runs on the TensorFlow, JAX and
-PyTorch backends alike.
+PyTorch backends alike. :func:`check_input_images` states what it takes.
 """
 
 import keras
+import numpy as np
 from keras import layers
+from scipy import sparse
 
 from .backbones import BACKBONES, make_backbone
 from .layers import ImageNetPreprocessing
+
+_MIN_IMAGE_SIDE = 32
+
+
+def check_input_images(X, where="X"):
+    """Raise unless ``X`` is a batch of images the network takes.
+
+    That is a dense, real NumPy array of float RGB images in [0, 1], of shape
+    ``(n, H, W, 3)`` with ``n >= 1`` and sides of at least 32 pixels,
+    without NaN or infinite values. The messages name the preprocessing
+    step that makes such images.
+
+    Parameters
+    ----------
+    X : object
+        The images to check.
+    where : str, default="X"
+        How the messages name ``X``.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a sparse matrix.
+    ValueError
+        For any other departure from the contract.
+    """
+    if sparse.issparse(X):
+        raise TypeError(f"{where}: sparse input is not supported; pass a dense array of images.")
+    if isinstance(X, np.ndarray) and X.dtype.kind == "c":
+        raise ValueError(f"{where}: Complex data not supported; pass real-valued images.")
+    if not isinstance(X, np.ndarray) or X.dtype == object:
+        raise ValueError(
+            f"{where}: expected a float array of RGB images (n, H, W, 3); got "
+            f"{type(X).__name__}. Use skpneumo.make_pipeline() to classify image files."
+        )
+    if X.ndim != 4 or X.shape[-1] != 3:
+        raise ValueError(
+            f"{where}: expected RGB images of shape (n, H, W, 3), got shape {X.shape}; "
+            "put GrayscaleToRGB before the classifier."
+        )
+    if min(X.shape[1:3]) < _MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"{where}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} pixels, "
+            f"got {X.shape[1]}x{X.shape[2]}."
+        )
+    if len(X) == 0:
+        raise ValueError(f"{where} holds no images.")
+    if X.dtype.kind != "f":
+        raise ValueError(
+            f"{where}: expected float images scaled to [0, 1], got {X.dtype} pixels; "
+            "put a Normalizer before the classifier (make_pipeline() does)."
+        )
+    # Two passes over X tell both: NaN propagates through min and max.
+    low, high = float(X.min()), float(X.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"{where} contains NaN or infinite values.")
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{where}: expected float images scaled to [0, 1], got values in "
+            f"[{low:.4g}, {high:.4g}]; put a Normalizer before the classifier "
+            "(make_pipeline() does)."
+        )
+
 
 def build_model(input_shape, *, backbone, weights, dense_units, dropout, augmentation):
     """Build the pneumonia network (uncompiled).

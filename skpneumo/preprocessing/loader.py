@@ -7,7 +7,7 @@ import numpy as np
 from joblib import effective_n_jobs
 
 from ..io import check_image_file, read_image
-from ..utils.images import as_image_list, check_image, is_path, stack_images
+from ..utils.images import as_image_list, check_image, check_not_one_path, is_path, stack_images
 from ..utils.validation import check_hw, is_int
 from .base import StatelessTransformer
 
@@ -136,11 +136,7 @@ class ImageLoader(StatelessTransformer):
         images : ndarray
             As :meth:`transform` returns them.
         """
-        if is_path(X):
-            raise TypeError(
-                "ImageLoader: expected a sequence of paths or images, got a single "
-                f"{type(X).__name__}; wrap it in a list."
-            )
+        check_not_one_path(X, "ImageLoader: X")
         items = list(X)
         if not items:
             raise ValueError("ImageLoader: the input holds no images.")

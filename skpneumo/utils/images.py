@@ -30,7 +30,18 @@ def check_image(image, where):
 
 
 def is_path(item):
+    """True for one file path: ``str``, ``bytes`` or path-like."""
     return isinstance(item, (str, bytes)) or hasattr(item, "__fspath__")
+
+
+def check_not_one_path(X, where="X"):
+    """Raise TypeError when ``X`` is one path instead of a sequence of paths or images.
+
+    A string is a sequence too: without this, its characters would become file names.
+    """
+    if is_path(X):
+        raise TypeError(f"{where} must be a sequence of image paths or arrays, got a single "
+                        f"{type(X).__name__}; wrap it in a list.")
 
 
 def as_image_list(X, step):
@@ -39,11 +50,7 @@ def as_image_list(X, step):
     A numeric array of 3 or 4 dimensions is a stacked batch; anything else must be
     a sequence of per-image arrays.
     """
-    if is_path(X):
-        raise TypeError(
-            f"{step}: expected a sequence of images or paths, got a single {type(X).__name__}; "
-            "wrap it in a list."
-        )
+    check_not_one_path(X, f"{step}: X")
     if isinstance(X, np.ndarray) and X.dtype != object:
         if X.ndim not in (3, 4):
             raise ValueError(

@@ -17,7 +17,6 @@ _MOVED_MODULES = {
     "skpneumo.pipeline": "skpneumo.estimators.pipeline",
     "skpneumo.loading": "skpneumo.preprocessing.loader",
     "skpneumo.sampling": "skpneumo.preprocessing.sampling",
-    "skpneumo.model": "skpneumo.network.layers",
 }
 
 

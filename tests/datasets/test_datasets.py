@@ -18,7 +18,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-from skpneumo import datasets
+from skpneumo.datasets import download
 from skpneumo.datasets import (
     DEFAULT_URL,
     fetch_chest_xray,
@@ -28,7 +28,7 @@ from skpneumo.datasets import (
     patient_id,
 )
 
-REAL_TRAIN = Path(__file__).resolve().parents[2] / "shared/data/chest_xray/train"
+REAL_TRAIN = Path(__file__).resolve().parents[3] / "shared/data/chest_xray/train"
 
 
 def _write_files(root, layout):
@@ -627,7 +627,7 @@ def test_fetch_refuses_a_default_download_of_the_wrong_size(archives, tmp_path, 
     assert requested == [DEFAULT_URL]
     assert _listing(home) == []  # no partial download left
     # The same bytes pass once the bounds admit their size: the size alone was refused.
-    monkeypatch.setattr(datasets, "ARCHIVE_SIZE_BOUNDS", (len(archives.zip), len(archives.zip)))
+    monkeypatch.setattr(download, "ARCHIVE_SIZE_BOUNDS", (len(archives.zip), len(archives.zip)))
     assert len(load_chest_xray(fetch_chest_xray(home, progress=False)).paths) == 12
 
 
@@ -707,7 +707,7 @@ class EndlessBody(FakeResponse):
 
 
 def test_fetch_refuses_an_oversized_download_while_it_streams(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "ARCHIVE_SIZE_BOUNDS", (1, 10 * 2**20))  # 10 MiB
+    monkeypatch.setattr(download, "ARCHIVE_SIZE_BOUNDS", (1, 10 * 2**20))  # 10 MiB
     monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout=None: EndlessBody())
     home = tmp_path / "home"
     with pytest.raises(OSError, match="expected between 1 and 10,485,760 bytes"):

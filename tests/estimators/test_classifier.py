@@ -1,5 +1,6 @@
 import contextlib
 import io
+import pickle
 import urllib.error
 
 import keras
@@ -10,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 
 from skpneumo import PneumoniaClassifier, WeightsUnavailableError
-from skpneumo import model as model_module
 from skpneumo.evaluation import evaluate
+from skpneumo.network import SmallCNN, backbones
 
 FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)  # the default ResNet-50
 SMALL = dict(FAST, backbone="smallcnn")  # where the backbone does not matter
@@ -122,6 +123,37 @@ def test_quiet_by_default(tiny_arrays):
     assert out.getvalue() == ""
 
 
+class Calls(keras.callbacks.Callback):
+    """What the network ran with this callback."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append("train")
+
+    def on_predict_begin(self, logs=None):
+        self.calls.append("predict")
+
+
+def test_callbacks_follow_the_parameter_and_old_pickles_load(tiny_arrays):
+    X, y = tiny_arrays
+    calls = Calls()
+    clf = PneumoniaClassifier(**SMALL, random_state=0, callbacks=(calls,)).fit(X, y)  # a tuple will do
+    proba = clf.predict_proba(X)
+    assert calls.calls == ["train", "predict"]
+    clf.set_params(callbacks=None)  # as fit_model does, so that the model pickles without them
+    clf.predict_proba(X)
+    assert calls.calls == ["train", "predict"]
+    # Models pickled by skpneumo 0.2 may carry scikeras' copies of the callbacks.
+    state = {**pickle.loads(pickle.dumps(clf)).__getstate__(), "_fit_callbacks": [Calls()], "_predict_callbacks": []}
+    loaded = PneumoniaClassifier.__new__(PneumoniaClassifier)
+    loaded.__setstate__(state)
+    assert not hasattr(loaded, "_fit_callbacks") and not hasattr(loaded, "_predict_callbacks")
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
 def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
     clf, X = resnet50_fit
 
@@ -135,17 +167,6 @@ def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
     clf.model_.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(X, verbose=0), clf.model_.predict(X, verbose=0), rtol=1e-5)
-
-
-@pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "raw"])
-def test_imagenet_preprocessing_matches_keras(mode):
-    x = np.random.default_rng(0).random((2, 4, 4, 3)).astype("float32")
-    out = keras.ops.convert_to_numpy(model_module.ImageNetPreprocessing(mode)(x))
-    if mode == "raw":
-        expected = x * 255
-    else:
-        expected = keras.applications.imagenet_utils.preprocess_input(x * 255, mode=mode)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("param, value", [
@@ -174,12 +195,12 @@ def test_missing_weights_file(tiny_arrays, tmp_path):
 
 def test_imagenet_offline_fails_fast_with_instructions(tiny_arrays, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(model_module, "_weights_cache_dirs", lambda: [str(tmp_path / "models")])
+    monkeypatch.setattr(backbones, "_weights_cache_dirs", lambda: [str(tmp_path / "models")])
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(model_module.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(backbones.urllib.request, "urlopen", offline)
     with pytest.raises(WeightsUnavailableError) as err:
         PneumoniaClassifier(weights="imagenet").fit(*tiny_arrays)
     message = str(err.value)
@@ -213,14 +234,15 @@ def test_bad_labels(tiny_arrays, y_bad, match):
 def test_predict_rejects_other_image_size(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**SMALL).fit(X, y)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"X has shape \(40, 40, 3\), but this PneumoniaClassifier is "
+                                         r"expecting X of shape \(32, 32, 3\)"):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
 
 
 def smallcnn_weights_file(tmp_path):
     """Random SmallCNN weights standing in for a pre-trained backbone."""
     path = tmp_path / "smallcnn.weights.h5"
-    model_module.SmallCNN(input_shape=(32, 32, 3)).save_weights(path)
+    SmallCNN(input_shape=(32, 32, 3)).save_weights(path)
     return path
 
 

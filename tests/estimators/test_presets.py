@@ -17,7 +17,7 @@ def test_presets_build_valid_pipelines(name, tmp_path):
         assert pipe.named_steps["resize"].size == expected["size"]
         if weights is not None:
             clf.set_params(weights=weights_file)
-        clf._check_params()  # every value the preset sets is a valid parameter
+        clf.check_params()  # every value the preset sets is a valid parameter
 
 
 def test_cpu_preset_uses_cached_features_or_a_small_network():

@@ -1,4 +1,4 @@
-"""Tests for skpneumo.bootstrap, skpneumo.evaluation and the confidence intervals of reports."""
+"""Tests for skpneumo.evaluation.bootstrap and .intervals, and the confidence intervals of reports."""
 
 import json
 
@@ -7,9 +7,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score, roc_auc_score
 
-from skpneumo.bootstrap import _weighted_metrics, bootstrap_intervals
-from skpneumo.evaluation import EvaluationReport, evaluate
-from skpneumo.evaluation import rate_intervals, wilson_interval
+from skpneumo.evaluation import EvaluationReport, evaluate, rate_intervals, render, wilson_interval
+from skpneumo.evaluation.bootstrap import _weighted_metrics, bootstrap_intervals
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +131,7 @@ def test_report_without_bootstrap_and_from_older_json(model_and_data):
     report = evaluate(model, X, y, n_bootstrap=0, confidence=0.9)
     assert report.confidence_intervals == {} and report.n_bootstrap == 0 and report.confidence is None
     assert report.interval_methods == {}
-    assert "CI" not in report.summary() and "CI" not in report._markdown(False)
+    assert "CI" not in report.summary() and "CI" not in render.markdown(report)
     older = report.to_dict()
     for key in ("confidence_intervals", "confidence", "n_bootstrap", "bootstrap_unit", "interval_methods"):
         del older[key]

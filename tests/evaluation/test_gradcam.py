@@ -209,7 +209,7 @@ def test_jax_backend_gives_the_same_maps(tmp_path):
 def test_large_jpegs_are_overlaid_at_their_size_on_disk_and_scored_as_predict_does(quadrant_model, tmp_path,
                                                                                      monkeypatch):
     pipe, _ = quadrant_model
-    import skpneumo.evaluation as explain_module
+    import skpneumo.evaluation.gradcam as explain_module
 
     seen = []
     real_grad_cam = explain_module.grad_cam

@@ -1,7 +1,9 @@
-"""Tests for skpneumo.evaluation: label/column alignment, metrics and saving."""
+"""Tests for skpneumo.evaluation.scoring, .report and .render: label/column alignment, metrics, saving."""
 
+import copy
 import json
 import math
+import re
 import sys
 import warnings
 
@@ -24,9 +26,9 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from skpneumo.evaluation import expected_calibration_error, reliability_bins
+import skpneumo.utils.files
 from skpneumo.datasets import patient_id
-from skpneumo.evaluation import EvaluationReport, evaluate
+from skpneumo.evaluation import EvaluationReport, evaluate, expected_calibration_error, reliability_bins, render
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SAVED_NAMES = {"report.json", "report.md", "roc_curve.png", "pr_curve.png", "reliability.png",
@@ -278,6 +280,24 @@ def test_to_dict_is_strict_json(report):
     assert EvaluationReport.from_dict(data) == report
 
 
+def test_rendering_leaves_the_data_alone_and_shows_every_metric(report, tmp_path):
+    before = copy.deepcopy(report.to_dict())
+    y_true, y_score = report.y_true.copy(), report.y_score.copy()
+    text, markdown = report.summary(), render.markdown(report)
+    report.save(tmp_path)
+    assert report.to_dict() == before and EvaluationReport.from_dict(before) == report
+    assert json.loads((tmp_path / "report.json").read_text()) == before
+    np.testing.assert_array_equal(report.y_true, y_true)
+    np.testing.assert_array_equal(report.y_score, y_score)
+    # EvaluationReport.METRICS is the one list: every metric is a JSON key, a summary line
+    # and a Markdown row, with its value.
+    for name, label in EvaluationReport.METRICS:
+        value = f"{getattr(report, name):.4f}"
+        assert before[name] == getattr(report, name)
+        assert re.search(rf"^  {re.escape(label)} +{value}( |$)", text, re.MULTILINE), label
+        assert re.search(rf"^\| {re.escape(label)} \| {value} ", markdown, re.MULTILINE), label
+
+
 def test_from_dict_rejects_missing_keys(report):
     data = report.to_dict()
     del data["roc_auc"]
@@ -342,12 +362,10 @@ def test_save_under_regular_file_fails_cleanly(report, tmp_path):
 
 
 def test_failed_write_leaves_nothing(report, tmp_path, monkeypatch):
-    import skpneumo.evaluation as evaluation
-
     def fail(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(evaluation.os, "replace", fail)
+    monkeypatch.setattr(skpneumo.utils.files.os, "replace", fail)
     folder = tmp_path / "new" / "folder"
     with pytest.raises(PermissionError, match="folder"):
         report.save(folder)
@@ -507,7 +525,7 @@ def test_auto_groups_from_file_names_match_explicit_patients():
     assert explicit.groups_source == "given" and explicit.n_groups == 6
     assert report.interval_methods["recall"].startswith("Wilson score, n = 3 patients")
     assert "Patients (groups): 6, read from the file names" in report.summary()
-    assert "- Patients (groups): 6, read from the file names" in report._markdown(True)
+    assert "- Patients (groups): 6, read from the file names" in render.markdown(report)
     data = report.to_dict()
     assert (data["groups_source"], data["n_groups"]) == ("from file names", 6)
     assert EvaluationReport.from_dict(data).groups_source == "from file names"
@@ -544,7 +562,6 @@ def test_auto_groups_need_file_paths(report):
 
 @pytest.mark.parametrize("y_true", [[-1, 1, -1, 1], ["0", "1", "0", "1"], [1, 2, 1, 2]])
 def test_calibration_and_intervals_take_only_0_1_labels(y_true):
-    from skpneumo.evaluation import expected_calibration_error
     from skpneumo.evaluation import rate_intervals
 
     with pytest.raises(ValueError, match="y_true must hold 0/1 or True/False"):
@@ -555,7 +572,6 @@ def test_calibration_and_intervals_take_only_0_1_labels(y_true):
 
 
 def test_a_threshold_wrapper_is_scored_at_its_threshold_on_its_positive_class():
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import FixedThresholdClassifier
 
     X, y = make_classification(n_samples=80, random_state=0)

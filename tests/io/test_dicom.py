@@ -14,7 +14,8 @@ from pydicom.uid import JPEGLSNearLossless
 
 from conftest import write_dicom
 
-import skpneumo.io as dicom
+import skpneumo.io.dicom as dicom
+import skpneumo.io.images
 from skpneumo import ImageLoader, ImageReadError, Normalizer, cli, read_image
 from skpneumo.datasets import load_chest_xray
 
@@ -286,7 +287,7 @@ def test_loader_checks_dicom_headers_before_decoding(mixed_files, tmp_path, monk
     bad = tmp_path / "plan.dcm"
     shutil.copy(PYDICOM_FILES / "rtplan.dcm", bad)
     calls = []
-    monkeypatch.setattr(dicom, "read_dicom", lambda path: calls.append(path))
+    monkeypatch.setattr(skpneumo.io.images, "read_dicom", lambda path: calls.append(path))
     with pytest.raises(ImageReadError, match="no pixel data") as err:
         ImageLoader(n_jobs=2).transform(mixed_files + [bad])
     assert str(bad) in str(err.value)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from skpneumo import PneumoniaClassifier
-from skpneumo import classifier as classifier_module
+from skpneumo.estimators import classifier as classifier_module
+from skpneumo.network import SmallCNN
 
 FAST = dict(weights=None, backbone="smallcnn", epochs=1, fine_tune_epochs=1, fine_tune_layers="all",
             batch_size=4, random_state=0)
@@ -23,10 +24,14 @@ def conv_policies(model):
     return {layer.dtype_policy.name for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)}
 
 
-@pytest.mark.parametrize("augment", [True, False])  # False: phase 1 on cached features
-def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays, augment):
+@pytest.mark.parametrize("cached", [False, True])  # True: phase 1 on cached features of pre-trained weights
+def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays, tmp_path, cached):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**FAST, augment=augment, mixed_precision=True).fit(X, y)
+    params = dict(FAST, mixed_precision=True)
+    if cached:
+        params.update(weights=tmp_path / "smallcnn.weights.h5", augment=False, cache_features=True)
+        SmallCNN(input_shape=(32, 32, 3)).save_weights(params["weights"])
+    clf = PneumoniaClassifier(**params).fit(X, y)
     assert keras.config.dtype_policy().name == "float32"
     assert clf.model_.dtype_policy.name == "mixed_float16"
     assert conv_policies(clf.model_) == {"mixed_float16"}

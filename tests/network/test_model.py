@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from skpneumo import PneumoniaClassifier
-from skpneumo.network import BACKBONES, RandomAffine, SmallCNN, build_model, check_weights
+from skpneumo.network import BACKBONES, ImageNetPreprocessing, RandomAffine, SmallCNN, build_model, check_weights
 
 
 def _bar_images(n=4, size=64):
@@ -31,6 +31,17 @@ def test_random_affine_rotates_shifts_and_zooms_within_range():
     zoomed = np.asarray(RandomAffine(0, 0.5, 0, seed=3)(x, training=True))
     ratios = zoomed.sum((1, 2, 3)) / x[0].sum()  # area scales with the zoom factor squared
     assert 0.2 < ratios.min() < 0.95 and 1.05 < ratios.max() < 2.3
+
+
+@pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "raw"])
+def test_imagenet_preprocessing_matches_keras(mode):
+    x = np.random.default_rng(0).random((2, 4, 4, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(ImageNetPreprocessing(mode)(x))
+    if mode == "raw":
+        expected = x * 255
+    else:
+        expected = keras.applications.imagenet_utils.preprocess_input(x * 255, mode=mode)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_random_affine_serializes():

@@ -10,8 +10,9 @@ from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
-import skpneumo.loading as loading
+import skpneumo.preprocessing.loader as loading
 from skpneumo import ImageLoader, ImageReadError, read_image
+from skpneumo.utils.validation import check_hw
 
 RNG = np.random.default_rng(0)
 
@@ -484,7 +485,7 @@ def _with_exif_orientation(path, orientation):
 ])
 def test_reduced_decode_size(tmp_path, reduce_to, expected):
     path = _xray_jpeg(tmp_path / "big.jpeg", (400, 300))
-    image = read_image(path, reduce_to=loading.check_hw(reduce_to, "reduce_to"))
+    image = read_image(path, reduce_to=check_hw(reduce_to, "reduce_to"))
     assert image.shape == expected and image.dtype == np.uint8
 
 

@@ -271,7 +271,7 @@ def test_bitwise_equal_to_plain_smote_on_float32_then_rounded(dtype):
 
 
 def test_blockwise_generation_equals_one_block(monkeypatch):
-    from skpneumo import sampling
+    from skpneumo.preprocessing import sampling
 
     X, y = _batch(n_major=40, n_minor=6, shape=(8, 8), dtype=np.uint8, seed=2)
     whole, _ = ImageSMOTE(random_state=1).fit_resample(X, y)
@@ -285,7 +285,7 @@ def test_uint8_input_is_not_copied_to_float(monkeypatch):
     # copy of the batch (imblearn alone allocates several).
     import tracemalloc
 
-    from skpneumo import sampling
+    from skpneumo.preprocessing import sampling
 
     monkeypatch.setattr(sampling, "_BLOCK_BYTES", 4 * 64 * 64 * 3 * 4)
     X, y = _batch(n_major=60, n_minor=20, shape=(64, 64, 3), dtype=np.uint8)

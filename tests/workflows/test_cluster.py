@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from skpneumo import PneumoniaClassifier, cli, cluster, make_pipeline, predict_on_cluster
+from skpneumo import PneumoniaClassifier, cli, make_pipeline, predict_on_cluster
+from skpneumo.workflows import cluster
 
 distributed = pytest.importorskip("distributed")
 
