@@ -11,7 +11,8 @@ and :mod:`~skpneumo.utils` at the bottom, then :mod:`~skpneumo.io`, then
 :mod:`~skpneumo.datasets`, :mod:`~skpneumo.preprocessing` and
 :mod:`~skpneumo.network`, then :mod:`~skpneumo.estimators`,
 :mod:`~skpneumo.evaluation`, :mod:`~skpneumo.workflows`, and the command line on
-top. Every public name is re-exported here.
+top. The names most scripts need are re-exported here; each subpackage lists
+its own in ``__all__``.
 """
 
 __version__ = "0.2.0"
@@ -58,6 +59,7 @@ _EXPORTS = {
     "set_operating_point": ".evaluation",
     "wilson_interval": ".evaluation",
     "fit_model": ".workflows",
+    "explain_paths": ".workflows",
     "load_model": ".workflows",
     "predict_on_cluster": ".workflows",
     "predict_paths": ".workflows",

@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .exceptions import ModelFileError
 
 # The backbone names of skpneumo.network.BACKBONES, without importing Keras to parse arguments.
 BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn"]
 
-# Smaller than the pipeline's prediction chunks: Grad-CAM keeps a heatmap per image
-# at its full size, often 2000x2000.
-EXPLAIN_CHUNK = 32
+DEMO_IMAGE_SIZE = 64
+DEMO_VAL_SIZE = 0.2
+# The compact CNN of the cpu preset, from scratch at the images' own 64 px, whole network
+# in one phase; early stopping on validation patients ends it after about 10 epochs.
+DEMO_PARAMS = dict(weights=None, backbone="smallcnn", size=DEMO_IMAGE_SIZE, epochs=0, fine_tune_layers="all",
+                   fine_tune_epochs=15, fine_tune_learning_rate=1e-3, batch_size=16)
 
 
 class CLIError(Exception):
@@ -51,21 +55,6 @@ def _read_groups(csv_path, paths):
         raise CLIError(str(exc)) from None
 
 
-def _save(model, path):
-    from .workflows import save_model
-
-    save_model(model, path)
-
-
-def _load(path):
-    # Checked before the workflows import TensorFlow: a typo fails in milliseconds.
-    if not os.path.isfile(path):
-        raise CLIError(f"model file not found: '{path}'")
-    from .workflows import load_model
-
-    return load_model(path)
-
-
 def _check_output_file(path):
     from .utils.files import check_output_file
 
@@ -76,15 +65,12 @@ def _check_output_file(path):
 
 
 def _expand_paths(items):
-    from .io import IMAGE_EXTENSIONS
+    from .io import is_image_name
 
     paths = []
     for item in items:
         if os.path.isdir(item):
-            found = sorted(
-                str(p) for p in Path(item).rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-            )
+            found = sorted(str(p) for p in Path(item).rglob("*") if p.is_file() and is_image_name(p.name))
             if not found:
                 raise CLIError(f"no images found in folder '{item}'")
             paths.extend(found)
@@ -134,6 +120,7 @@ def _operating_point(args):
 
 
 def cmd_fit(args):
+    """``skpneumo fit``: train on a folder, optionally choose the threshold, save the model."""
     operating_point = _operating_point(args)
     _check_output_file(args.out)
     data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
@@ -141,7 +128,7 @@ def cmd_fit(args):
         data.groups = _read_groups(args.groups, data.paths)
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
-    from .workflows import fit_model
+    from .workflows import fit_model, save_model
 
     pipe, validation = fit_model(
         data.paths, data.labels, data.groups, params=_classifier_params(args),
@@ -152,18 +139,20 @@ def cmd_fit(args):
 
         point = set_operating_point(pipe.named_steps["clf"], *validation, **operating_point)
         _say(args, f"operating point on the validation patients: {point}")
-    _save(pipe, args.out)
+    save_model(pipe, args.out)
     _say(args, f"trained in {time.perf_counter() - t0:.0f} s; model saved to {args.out}")
     return 0
 
 
 def cmd_evaluate(args):
+    """``skpneumo evaluate``: score a model on a labelled folder and write the report."""
     from .evaluation import evaluate
+    from .workflows import load_model
 
     report_dir = Path(args.report)
     if report_dir.exists() and not report_dir.is_dir():
         raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
-    model = _load(args.model)
+    model = load_model(args.model)
     # evaluate reads the patients from the file names itself, and warns once if it cannot.
     data = _load_split(args.data_dir, args.split, quiet_groups=True)
     # Patients from --groups, else read from the file names by evaluate (and said so).
@@ -195,9 +184,12 @@ def _override_threshold(model, args):
 
 
 def cmd_predict(args):
+    """``skpneumo predict``: a row per image (CSV or JSON), unreadable files reported."""
     if args.output:
         _check_output_file(args.output)
-    model = _load(args.model)
+    from .workflows import load_model
+
+    model = load_model(args.model)
     _override_threshold(model, args)
     paths = _expand_paths(args.paths)
     if args.scheduler:
@@ -230,52 +222,29 @@ def cmd_predict(args):
 
 
 def cmd_explain(args):
-    from .estimators import skpneumo_classifier
-    from .evaluation import explain, overlay_names
-    from .workflows.prediction import chunks, per_file
-    from .workflows.progress import progress
+    """``skpneumo explain``: Grad-CAM overlays to --out, and a CSV row per image on stdout."""
+    from .workflows import explain_paths, load_model
 
-    model = _load(args.model)
+    model = load_model(args.model)
     paths = _expand_paths(args.paths)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"--out must be a folder, but '{out}' is a file")
-    names = dict(zip(paths, overlay_names(paths)))
-    clf = skpneumo_classifier(model)
-    if clf is None:
-        raise CLIError(f"explain needs a skpneumo pipeline; '{args.model}' holds a {type(model).__name__} "
-                       "(explain the pipeline it wraps instead)")
-
-    def explain_chunk(chunk):
-        _, proba = explain(model, chunk, out=out, names=[names[p] for p in chunk],
-                           alpha=args.alpha, return_proba=True)
-        return proba
-
-    rows = []
-    with progress(total=len(paths), quiet=args.quiet, desc="explaining", unit="img") as bar:
-        for chunk in chunks(paths, EXPLAIN_CHUNK):
-            proba, errors = per_file(explain_chunk, chunk)
-            proba = iter(proba)
-            for path, error in zip(chunk, errors):
-                if error:
-                    print(f"skpneumo: cannot read {path}: {error}", file=sys.stderr)
-                    rows.append([path, "", "", "", error])
-                    continue
-                p = float(next(proba))
-                label = clf.labels_for(p)
-                rows.append([path, p, label.item() if hasattr(label, "item") else label,
-                             str(out / names[path]), ""])
-            bar.update(len(chunk))
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["path", "probability", "label", "overlay", "error"])
+    if Path(args.out).is_file():
+        raise CLIError(f"--out must be a folder, but '{args.out}' is a file")
+    rows = explain_paths(model, paths, args.out, alpha=args.alpha, quiet=args.quiet)
+    for row in rows:
+        if row["error"]:
+            print(f"skpneumo: cannot read {row['path']}: {row['error']}", file=sys.stderr)
+    writer = csv.DictWriter(sys.stdout, fieldnames=["path", "probability", "label", "overlay", "error"],
+                            lineterminator="\n")
+    writer.writeheader()
     writer.writerows(rows)
-    return 1 if all(row[-1] for row in rows) else 0
+    return 1 if all(row["error"] for row in rows) else 0
 
 
 def cmd_demo(args):
+    """``skpneumo demo``: synthetic films, train, evaluate, save, reload and predict, offline."""
     from .datasets import load_chest_xray, make_synthetic_xrays
     from .evaluation import evaluate, set_operating_point
-    from .workflows import fit_model, predict_paths
+    from .workflows import fit_model, load_model, predict_paths, save_model
 
     out = Path(args.out)
     data_dir = out / "data"
@@ -295,7 +264,7 @@ def cmd_demo(args):
                                  val_size=DEMO_VAL_SIZE, random_state=args.random_state, quiet=args.quiet)
     point = set_operating_point(pipe.named_steps["clf"], *validation)
     model_path = out / "model.joblib"
-    _save(pipe, model_path)
+    save_model(pipe, model_path)
     _say(args, f"2/4 compact CNN from scratch (offline, weights=None, {DEMO_PARAMS['size']}px) trained, "
                f"threshold {point.threshold:.3f} chosen on {len(validation[1])} validation images "
                f"(Youden's J), saved to {model_path}")
@@ -304,7 +273,7 @@ def cmd_demo(args):
     report.save(report_dir)
     _say(args, f"3/4 evaluated on {len(test.paths)} held-out synthetic images:")
     print(report.summary())
-    reloaded = _load(model_path)
+    reloaded = load_model(model_path)
     rows = predict_paths(reloaded, list(test.paths[:3]), quiet=True)
     _say(args, "4/4 reloaded the saved model and predicted:")
     for row in rows:
@@ -313,14 +282,6 @@ def cmd_demo(args):
     print(f"model:  {model_path}")
     _say(args, f"demo finished in {time.perf_counter() - t0:.0f} s")
     return 0
-
-
-DEMO_IMAGE_SIZE = 64
-DEMO_VAL_SIZE = 0.2
-# The compact CNN of the cpu preset, from scratch at the images' own 64 px, whole network
-# in one phase; early stopping on validation patients ends it after about 10 epochs.
-DEMO_PARAMS = dict(weights=None, backbone="smallcnn", size=DEMO_IMAGE_SIZE, epochs=0, fine_tune_layers="all",
-                   fine_tune_epochs=15, fine_tune_learning_rate=1e-3, batch_size=16)
 
 
 def _counts(labels):
@@ -510,6 +471,8 @@ def main(argv=None):
         # The whole message: advice (where to put a weights file, what to install) often
         # follows the first line.
         message = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, ModelFileError) and not args.debug:
+            message += "; --debug shows where loading failed"
         print(f"skpneumo: error: {message}", file=sys.stderr)
         return 1
 

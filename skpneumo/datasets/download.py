@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from ..utils.files import write_file_atomically
 from ..utils.validation import is_int
 from .kermany import DATASET_DIRNAME, find_split_folders
 
@@ -329,8 +330,8 @@ def fetch_chest_xray(
         if found is None:
             raise ValueError(f"The archive from {source} holds no train/, val/ or test/ folder.")
         os.replace(found, target)
-        with open(os.path.join(data_home, ARCHIVE_NAME + ".sha256"), "w") as f:
-            f.write(f"{digest}  {ARCHIVE_NAME}\n")
+        write_file_atomically(os.path.join(data_home, ARCHIVE_NAME + ".sha256"),
+                              lambda tmp: Path(tmp).write_text(f"{digest}  {ARCHIVE_NAME}\n"))
     finally:
         if part_path is not None and os.path.exists(part_path):
             os.remove(part_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..io import IMAGE_EXTENSIONS
+from ..io import is_image_name
 from .patients import patient_groups
 
 DATASET_DIRNAME = "chest_xray"
@@ -100,8 +100,7 @@ def _list_class_folder(folder):
     for entry in os.scandir(folder):
         if not entry.is_file():
             continue
-        # Hidden files (.DS_Store, macOS '._x.jpeg' resource forks) are never images.
-        if entry.name.startswith(".") or Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+        if not is_image_name(entry.name):
             n_skipped += 1
         else:
             images.append(entry.name)

@@ -3,6 +3,7 @@
 import numpy as np
 from imblearn.pipeline import Pipeline
 from scipy import sparse
+# scikit-learn's rule for hiding predict/predict_proba when the final step lacks them.
 from sklearn.pipeline import _final_estimator_has
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -154,6 +155,8 @@ class PneumoniaPipeline(Pipeline):
             name = self.steps[0][0]
             rest = Pipeline([(name, _FusedSteps(self))] + self.steps[n:], memory=self.memory,
                             transform_input=self.transform_input, verbose=self.verbose)
+            # imbalanced-learn's fit loop (its private _fit, which fit and fit_predict
+            # share) on the temporary pipeline: the same caching, routing and resampling.
             Xt, yt = Pipeline._fit(rest, X, y, routed_params, raw_params)
             self.steps = list(self.steps[:n]) + rest.steps[1:]
         else:
@@ -254,6 +257,7 @@ class PneumoniaPipeline(Pipeline):
                  for start in range(0, max(len(items), 1), size)]
         return np.concatenate(parts)
 
+    # imbalanced-learn's rule for when transform exists (every step transforms).
     @available_if(Pipeline._can_transform)
     def transform(self, X, **params):
         """Transform ``X`` through every step, fusing the per-image steps after the loader.

@@ -111,7 +111,23 @@ def bootstrap_intervals(y_true, y_score, threshold, *, groups=None, n_bootstrap=
 
 
 def check_bootstrap_params(n_bootstrap, confidence, minimum=1):
-    """Raise ValueError unless ``n_bootstrap >= minimum`` and ``confidence`` is in (0, 1)."""
+    """Raise ValueError unless ``n_bootstrap >= minimum`` and ``confidence`` is in (0, 1).
+
+    Parameters
+    ----------
+    n_bootstrap : int
+        Number of resamples.
+    confidence : float
+        Coverage of the intervals.
+    minimum : int, default=1
+        Smallest accepted ``n_bootstrap``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_bootstrap`` is not an integer >= ``minimum`` or ``confidence`` is not
+        a number in (0, 1).
+    """
     if not is_int(n_bootstrap, minimum):
         raise ValueError(f"n_bootstrap must be an integer >= {minimum}, got {n_bootstrap!r}.")
     if not (is_real(confidence, 0, 1) and confidence > 0):

@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 from sklearn.utils.validation import check_is_fitted
 
-from ..estimators import PneumoniaClassifier
+from ..estimators import skpneumo_classifier
 from ..io import check_image_file
 from ..network import check_input_images
 from ..preprocessing import ImageLoader
@@ -196,17 +196,14 @@ def overlay_names(X):
 def _split_estimator(estimator):
     """The fitted classifier and the pipeline of the steps that feed it (None for a
     bare classifier)."""
-    if isinstance(estimator, PneumoniaClassifier):
-        clf, head = estimator, None
-    elif hasattr(estimator, "steps") and isinstance(estimator.steps[-1][1], PneumoniaClassifier):
-        clf = estimator.steps[-1][1]
-        head = estimator[:-1] if len(estimator.steps) > 1 else None
-    else:
+    clf = skpneumo_classifier(estimator)
+    if clf is None:
         raise TypeError(
             "explain needs a fitted skpneumo pipeline or PneumoniaClassifier, got "
             f"{type(estimator).__name__}."
         )
     check_is_fitted(clf)
+    head = estimator[:-1] if clf is not estimator and len(estimator.steps) > 1 else None
     return clf, head
 
 

@@ -43,6 +43,10 @@ def files(report):
     report holds its bins; ``roc_curve.png`` and ``pr_curve.png`` when it holds the
     scores (not a loaded report).
 
+    Parameters
+    ----------
+    report : EvaluationReport
+
     Returns
     -------
     dict of str to bytes
@@ -61,6 +65,10 @@ def files(report):
 
 def summary(report):
     """A readable multi-line text summary of ``report`` (``str(report)``).
+
+    Parameters
+    ----------
+    report : EvaluationReport
 
     Returns
     -------
@@ -109,9 +117,14 @@ def summary(report):
 def markdown(report):
     """``report.md``: the summary as Markdown tables, linking the figures of :func:`files`.
 
+    Parameters
+    ----------
+    report : EvaluationReport
+
     Returns
     -------
     str
+        The Markdown text; label cells have ``|`` escaped.
     """
     neg, pos = _md_escape(report.neg_label), _md_escape(report.pos_label)
     counts = ", ".join(f"{_md_escape(k)}: {v}" for k, v in report.class_counts.items())
@@ -171,7 +184,18 @@ def markdown(report):
 
 
 def roc_figure(report):
-    """The ROC curve with the operating point, as a matplotlib Figure (needs the scores)."""
+    """The ROC curve with the operating point, as a matplotlib Figure (needs the scores).
+
+    Parameters
+    ----------
+    report : EvaluationReport
+        Holding ``y_true`` and ``y_score``. With a single class in ``y_true`` the figure
+        says the curve is undefined.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 5.5), layout="constrained")
@@ -193,7 +217,20 @@ def roc_figure(report):
 
 
 def pr_figure(report):
-    """The precision-recall curve with the operating point, as a Figure (needs the scores)."""
+    """The precision-recall curve with the operating point, as a Figure (needs the scores).
+
+    The operating point is left out when nothing is predicted positive (precision undefined).
+
+    Parameters
+    ----------
+    report : EvaluationReport
+        Holding ``y_true`` and ``y_score``. With a single class in ``y_true`` the figure
+        says the curve is undefined.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 5.5), layout="constrained")
@@ -218,7 +255,19 @@ def pr_figure(report):
 
 
 def reliability_figure(report):
-    """The reliability diagram over the bins kept in ``report.reliability``, with bin counts."""
+    """The reliability diagram over the bins kept in ``report.reliability``, with bin counts.
+
+    Parameters
+    ----------
+    report : EvaluationReport
+        With ``reliability`` not None.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Observed fraction against mean predicted probability of the non-empty bins
+        above, the number of samples per bin below.
+    """
     from matplotlib.figure import Figure
 
     bins = report.reliability
@@ -255,7 +304,16 @@ def reliability_figure(report):
 
 
 def confusion_matrix_figure(report):
-    """The labelled confusion matrix at the report's threshold, as a Figure."""
+    """The labelled confusion matrix at the report's threshold, as a Figure.
+
+    Parameters
+    ----------
+    report : EvaluationReport
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     from matplotlib.figure import Figure
 
     matrix = np.asarray(report.confusion_matrix)
@@ -279,7 +337,18 @@ def confusion_matrix_figure(report):
 
 
 def figure_to_png(fig):
-    """PNG bytes of a matplotlib Figure, drawn on an Agg canvas (pyplot and the backend untouched)."""
+    """PNG bytes of a matplotlib Figure, drawn on an Agg canvas (pyplot and the backend untouched).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Attached to a new Agg canvas.
+
+    Returns
+    -------
+    bytes
+        The PNG image at 120 dpi.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)

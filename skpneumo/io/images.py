@@ -25,8 +25,36 @@ _REDUCED_FLAGS = {
         (2, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2),
     ]
 }
+def is_image_name(name):
+    """True for a file name the readers take: a known image extension, not a hidden file.
+
+    Hidden files (``.DS_Store``, macOS ``._x.jpeg`` resource forks) are never images.
+
+    Parameters
+    ----------
+    name : str
+        A file name (or path).
+
+    Returns
+    -------
+    bool
+    """
+    name = os.path.basename(name)
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def is_dicom_path(path):
-    """True when the file name ends in ``.dcm`` or ``.dicom``, in any case."""
+    """True when the file name ends in ``.dcm`` or ``.dicom``, in any case.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file name or path; the file is not opened.
+
+    Returns
+    -------
+    bool
+    """
     return os.fspath(path).lower().endswith(DICOM_EXTENSIONS)
 
 
@@ -35,6 +63,17 @@ def check_image_file(path):
 
     A DICOM file's header is checked too (pixel data present, a supported photometric
     interpretation, a decoder installed), without decoding its pixels.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file.
+
+    Raises
+    ------
+    ImageReadError
+        If the file is missing, a directory or empty, or a ``.dcm``/``.dicom`` file fails
+        :func:`~skpneumo.io.check_dicom_file`.
     """
     if not os.path.exists(path):
         raise ImageReadError(f"Image file not found: '{path}'.")

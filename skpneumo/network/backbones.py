@@ -19,9 +19,17 @@ from ..exceptions import WeightsUnavailableError
 class Backbone:
     """A convolutional network usable as feature extractor.
 
-    ``constructor`` names a ``keras.applications`` function or is a callable
-    with the same signature; ``weights_url`` is ``None`` for networks without
-    published ImageNet weights.
+    Parameters
+    ----------
+    constructor : str or callable
+        Name of a ``keras.applications`` function, or a callable with the same
+        signature (such as :func:`SmallCNN`).
+    preprocessing : {"caffe", "torch", "tf", "raw"}
+        Input scaling the network expects, the ``mode`` of
+        :class:`~skpneumo.network.layers.ImageNetPreprocessing`.
+    weights_url : str or None, default=None
+        Download address of the ImageNet weights without top; None for networks
+        without published ImageNet weights.
     """
 
     constructor: object
@@ -30,13 +38,37 @@ class Backbone:
 
     @property
     def weights_file(self):
+        """File name of the ImageNet weights: the last component of ``weights_url``.
+
+        Returns
+        -------
+        str
+        """
         return self.weights_url.rsplit("/", 1)[-1]
 
     @property
     def name(self):
+        """Name of the network: ``constructor`` itself, or the callable's ``__name__``.
+
+        Returns
+        -------
+        str
+        """
         return self.constructor if isinstance(self.constructor, str) else self.constructor.__name__
 
     def build(self, **kwargs):
+        """Call the constructor.
+
+        Parameters
+        ----------
+        **kwargs
+            Keywords of the ``keras.applications`` signature (``include_top``,
+            ``weights``, ``input_shape``, ``name``, ...).
+
+        Returns
+        -------
+        keras.Model
+        """
         constructor = self.constructor
         if isinstance(constructor, str):
             constructor = getattr(keras.applications, constructor)
@@ -66,8 +98,18 @@ def SmallCNN(include_top=False, weights=None, input_shape=None, name="smallcnn")
         There are no pre-trained weights; a path to a weights file is accepted.
     input_shape : tuple of int
         ``(H, W, 3)``.
-    name : str
+    name : str, default="smallcnn"
         Model name.
+
+    Returns
+    -------
+    keras.Model
+        Without top: outputs the 256-channel feature map.
+
+    Raises
+    ------
+    ValueError
+        If ``include_top`` is True or ``weights`` is ``"imagenet"``.
     """
     if include_top:
         raise ValueError("SmallCNN has no classification top; use include_top=False.")
@@ -111,7 +153,13 @@ BACKBONES = {
 }
 
 def keras_weights_cache():
-    """Folder where Keras looks for downloaded application weights."""
+    """Folder where Keras looks for downloaded application weights.
+
+    Returns
+    -------
+    str
+        ``$KERAS_HOME/models``, or ``~/.keras/models`` when ``KERAS_HOME`` is unset.
+    """
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "models")
 
@@ -166,9 +214,9 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
     ----------
     weights : "imagenet", None or path-like
         The classifier's ``weights`` parameter.
-    backbone : str
+    backbone : str, default="resnet50"
         Key of :data:`BACKBONES`.
-    timeout : float
+    timeout : float, default=10.0
         Seconds to wait for the download server when the weights are not cached.
 
     Raises
@@ -177,7 +225,7 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
         If ``weights`` is a path that does not exist.
     ValueError
         If ``weights`` is a file that is not a Keras weights file (by its name and
-        its first bytes).
+        its first bytes), or is ``"imagenet"`` for a backbone without ImageNet weights.
     WeightsUnavailableError
         If ImageNet weights are neither cached nor downloadable.
     """
@@ -205,6 +253,26 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
 
 
 def make_backbone(backbone, weights, input_shape):
+    """Build a backbone without classification top, as the layer named ``"backbone"``.
+
+    Parameters
+    ----------
+    backbone : str
+        Key of :data:`BACKBONES`.
+    weights : "imagenet", None or path-like
+        Passed to the constructor; ImageNet weights are downloaded by Keras when not cached.
+    input_shape : tuple of int
+        ``(H, W, 3)``.
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    WeightsUnavailableError
+        If ImageNet weights are not cached and Keras cannot download them.
+    """
     spec = BACKBONES[backbone]
     weights = weights if weights in (None, "imagenet") else os.fspath(weights)
     try:

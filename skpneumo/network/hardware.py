@@ -13,7 +13,19 @@ _DATA_PARALLEL_BACKENDS = ("tensorflow", "jax")
 
 
 def check_distribution(distribution):
-    """Raise ValueError unless ``distribution`` is supported on the Keras backend in use."""
+    """Raise ValueError unless ``distribution`` is supported on the Keras backend in use.
+
+    Parameters
+    ----------
+    distribution : None or "data_parallel"
+        The classifier's ``distribution`` parameter.
+
+    Raises
+    ------
+    ValueError
+        If ``distribution`` is not in :data:`DISTRIBUTIONS`, or is ``"data_parallel"``
+        on a backend other than TensorFlow or JAX.
+    """
     if distribution not in DISTRIBUTIONS:
         raise ValueError(f"distribution must be None or 'data_parallel', got {distribution!r}.")
     backend = keras.backend.backend()
@@ -29,6 +41,15 @@ def precision_scope(mixed_precision):
     """Create layers under the ``mixed_float16`` dtype policy, then restore the caller's.
 
     Keras keeps the policy per thread, so concurrent fits do not see each other's.
+
+    Parameters
+    ----------
+    mixed_precision : bool
+        Use ``mixed_float16``; when False, the scope changes nothing.
+
+    Yields
+    ------
+    None
     """
     if not mixed_precision:
         yield
@@ -49,6 +70,16 @@ def distribution_scope(distribution):
     there is none) and splits each batch between them: Keras' own
     ``keras.distribution.DataParallel`` on JAX, TensorFlow's ``MirroredStrategy``
     on TensorFlow (Keras 3 implements ``keras.distribution`` for JAX only).
+
+    Parameters
+    ----------
+    distribution : None or "data_parallel"
+        None trains on the default device.
+
+    Yields
+    ------
+    int
+        Number of devices (replicas) the model runs on: 1 without ``distribution``.
     """
     if distribution is None:
         yield 1

@@ -19,6 +19,12 @@ def _temporary_name(folder, name):
     return Path(folder) / f".{name}.{uuid.uuid4().hex}.tmp"
 
 
+def _sync(path):
+    # On disk before the rename: a crash must not leave a complete-looking empty file.
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
 def _folder_error(folder, exc, what):
     message = f"Cannot write {what} to folder '{folder}': {exc.strerror or exc}"
     # OSError(errno, message) keeps the specific subclass (PermissionError, ...).
@@ -64,6 +70,7 @@ def write_file_atomically(path, write):
     tmp = _temporary_name(folder, path.name)
     try:
         write(tmp)
+        _sync(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise _folder_error(folder, exc, f"'{path.name}'") from exc
@@ -104,8 +111,7 @@ def write_files_atomically(folder, files, what):
             temporaries.append(tmp)
             with open(tmp, "xb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            _sync(tmp)
         for tmp, name in zip(temporaries, files):
             os.replace(tmp, folder / name)
             written[name] = folder / name

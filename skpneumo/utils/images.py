@@ -10,7 +10,27 @@ SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 
 
 def check_image(image, where):
-    """Validate one decoded or user-supplied image array and return it."""
+    """Validate one decoded or user-supplied image array and return it.
+
+    Parameters
+    ----------
+    image : array-like
+        One image.
+    where : str
+        Where the image comes from (a file, a step and index), prefixed to error messages.
+
+    Returns
+    -------
+    image : ndarray of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
+        ``np.asarray(image)``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the pixel type is not uint8, uint16, float32 or float64, the shape is not
+        one of the above, the image is empty, or a float image holds NaN or infinite
+        values.
+    """
     image = np.asarray(image)
     if image.dtype.type not in SUPPORTED_DTYPES:
         raise ValueError(
@@ -30,7 +50,17 @@ def check_image(image, where):
 
 
 def is_path(item):
-    """True for one file path: ``str``, ``bytes`` or path-like."""
+    """True for one file path: ``str``, ``bytes`` or path-like.
+
+    Parameters
+    ----------
+    item : object
+        The value to test.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(item, (str, bytes)) or hasattr(item, "__fspath__")
 
 
@@ -38,6 +68,18 @@ def check_not_one_path(X, where="X"):
     """Raise TypeError when ``X`` is one path instead of a sequence of paths or images.
 
     A string is a sequence too: without this, its characters would become file names.
+
+    Parameters
+    ----------
+    X : object
+        The input of a fit, transform or predict.
+    where : str, default="X"
+        Names the input in the error message.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a ``str``, ``bytes`` or path-like object.
     """
     if is_path(X):
         raise TypeError(f"{where} must be a sequence of image paths or arrays, got a single "
@@ -49,6 +91,26 @@ def as_image_list(X, step):
 
     A numeric array of 3 or 4 dimensions is a stacked batch; anything else must be
     a sequence of per-image arrays.
+
+    Parameters
+    ----------
+    X : ndarray or sequence of array-like
+        A stacked batch ``(n, H, W)`` / ``(n, H, W, C)``, or per-image arrays.
+    step : str
+        Name of the calling step, prefixed to error messages.
+
+    Returns
+    -------
+    images : list of ndarray
+        Each checked by :func:`check_image`.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a single path or not iterable.
+    ValueError
+        If a numeric array has neither 3 nor 4 dimensions, ``X`` holds no image, or an
+        image fails :func:`check_image`.
     """
     check_not_one_path(X, f"{step}: X")
     if isinstance(X, np.ndarray) and X.dtype != object:
@@ -75,7 +137,19 @@ def to_common_depth(image, dtype):
 
     uint8 becomes uint16 times 257, so that 255 maps to 65535 and ``x / 255`` equals
     ``257 * x / 65535`` bit for bit in float32; integer images become float32 in
-    [0, 1] (divided by 255 or 65535), float images stay as they are.
+    [0, 1] (divided by 255 or 65535), float images keep their values.
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8, uint16, float32 or float64 pixels; uint8 or uint16 when ``dtype`` is uint16.
+    dtype : numpy dtype
+        ``uint16`` or ``float32``, from :func:`common_depth`.
+
+    Returns
+    -------
+    ndarray
+        ``image`` itself when it is already in ``dtype``, else a converted copy.
     """
     if image.dtype == dtype:
         return image
@@ -91,6 +165,15 @@ def common_depth(dtypes):
 
     One type stays as it is; 8- and 16-bit images together become uint16; integer
     and float images together become float32 in [0, 1].
+
+    Parameters
+    ----------
+    dtypes : iterable of numpy dtype
+        The pixel types of the images, repeats allowed.
+
+    Returns
+    -------
+    numpy dtype
     """
     dtypes = set(dtypes)
     if len(dtypes) == 1:
@@ -105,6 +188,17 @@ def stack_images(images):
 
     Images of several pixel types (8- and 16-bit files, DICOM next to JPEG) are
     first brought to one (:func:`common_depth`), keeping their brightness.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        At least one image.
+
+    Returns
+    -------
+    batch : ndarray
+        Of shape ``(n, H, W)`` or ``(n, H, W, C)`` when all shapes match; otherwise a
+        1-D object array of the images, unchanged in type.
     """
     first = images[0]
     if all(img.shape == first.shape for img in images):

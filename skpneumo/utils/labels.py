@@ -6,7 +6,20 @@ DEFAULT_POS_LABEL = "PNEUMONIA"
 
 
 def find_label(classes, label):
-    """Index of ``label`` in ``classes`` by equality, or None."""
+    """Index of ``label`` in ``classes`` by equality, or None.
+
+    Parameters
+    ----------
+    classes : sequence
+        The class labels, e.g. an estimator's ``classes_``.
+    label : object
+        The label to look for.
+
+    Returns
+    -------
+    int or None
+        Index of the first class equal to ``label``; None when there is none.
+    """
     # Python-level equality: numpy elementwise comparison between string and
     # integer arrays is unreliable across versions.
     for index, candidate in enumerate(classes):
@@ -19,8 +32,23 @@ def positive_index(classes, pos_label=None):
     """Index of the positive class in ``classes``.
 
     ``pos_label`` when given; otherwise ``"PNEUMONIA"`` if it is a class, else ``1``
-    (or ``True``), else the second class. Raises ValueError for a ``pos_label`` that
-    is not a class.
+    (or ``True``), else the second class.
+
+    Parameters
+    ----------
+    classes : sequence
+        The two class labels, e.g. an estimator's ``classes_``.
+    pos_label : object or None, default=None
+        The positive class; None applies the defaults above.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``pos_label`` is given and is not one of ``classes``.
     """
     if pos_label is not None:
         index = find_label(classes, pos_label)
@@ -36,5 +64,16 @@ def positive_index(classes, pos_label=None):
 
 
 def as_builtin(label):
-    """A numpy scalar label as the matching Python value (for JSON and messages)."""
+    """A numpy scalar label as the matching Python value (for JSON and messages).
+
+    Parameters
+    ----------
+    label : object
+        A class label.
+
+    Returns
+    -------
+    object
+        ``label.item()`` for a numpy scalar, else ``label`` unchanged.
+    """
     return label.item() if isinstance(label, np.generic) else label

@@ -7,19 +7,63 @@ from sklearn.utils.multiclass import type_of_target
 
 
 def is_int(value, minimum):
-    """True for an integer (not a bool) of at least ``minimum``, numpy integers included."""
+    """True for an integer (not a bool) of at least ``minimum``, numpy integers included.
+
+    Parameters
+    ----------
+    value : object
+        The value to test.
+    minimum : int or float
+        Smallest accepted value (``-np.inf`` for any integer).
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
 
 
 def is_real(value, low, high, high_inclusive=False):
-    """True for a finite real number (not a bool) in ``[low, high)`` or ``[low, high]``."""
+    """True for a finite real number (not a bool) in ``[low, high)`` or ``[low, high]``.
+
+    Parameters
+    ----------
+    value : object
+        The value to test; integers and numpy numbers count as real.
+    low, high : float
+        Bounds of the accepted interval.
+    high_inclusive : bool, default=False
+        Accept ``high`` itself.
+
+    Returns
+    -------
+    bool
+    """
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
         return False
     return low <= value <= high if high_inclusive else low <= value < high
 
 
 def binary_indicator(values, name):
-    """``values`` as a bool array; ValueError naming ``name`` unless they are 0/1 or bool."""
+    """``values`` as a bool array; ValueError naming ``name`` unless they are 0/1 or bool.
+
+    Parameters
+    ----------
+    values : array-like
+        Labels as 0/1 (integer or float) or bool, 1 being the positive class.
+    name : str
+        Named in the error message.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        Flattened.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` holds anything but 0, 1, True and False.
+    """
     values = np.asarray(values).reshape(-1)
     if values.dtype != bool and not (
         values.dtype.kind in "uif" and np.isin(values, (0, 1)).all()
@@ -30,7 +74,25 @@ def binary_indicator(values, name):
 
 
 def check_hw(size, name):
-    """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``."""
+    """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        One side for a square, or ``(height, width)``.
+    name : str
+        Named in the error message.
+
+    Returns
+    -------
+    (int, int)
+        ``(height, width)`` as Python ints.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is neither a positive int nor a tuple or list of two positive ints.
+    """
     hw = (size, size) if is_int(size, -np.inf) else size
     if not isinstance(hw, (tuple, list)) or len(hw) != 2 or not all(is_int(s, 1) for s in hw):
         raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {size!r}.")
@@ -50,6 +112,14 @@ def check_binary_labels(y, n_samples):
     Returns
     -------
     y : ndarray of shape (n,)
+        ``np.asarray(y)``.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not one-dimensional, is empty, has missing (None, NaN), infinite,
+        complex or continuous values, does not hold ``n_samples`` labels or does not
+        hold exactly two classes.
     """
     y = np.asarray(y)
     if y.ndim != 1:
@@ -81,7 +151,22 @@ def check_binary_labels(y, n_samples):
 
 
 def num_samples(X):
-    """Number of images in ``X`` (its first dimension, or its length); TypeError if unsized."""
+    """Number of images in ``X`` (its first dimension, or its length); TypeError if unsized.
+
+    Parameters
+    ----------
+    X : array-like or sized collection
+        Images or image paths.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``X`` has neither a non-empty ``shape`` nor a length.
+    """
     shape = getattr(X, "shape", None)
     if shape is not None and len(shape) > 0:
         return int(shape[0])

@@ -11,6 +11,7 @@ _EXPORTS = {
     "predict_on_cluster": ".cluster",
     "load_model": ".persistence",
     "save_model": ".persistence",
+    "explain_paths": ".explanation",
     "per_file": ".prediction",
     "predict_paths": ".prediction",
     "fit_model": ".training",

@@ -83,8 +83,8 @@ def load_model(path):
             f"{exc}); retrain the model, or load it with the version that saved it and save it again"
         ) from exc
     except Exception as exc:
-        raise ModelFileError(f"'{path}' is not a skpneumo model file or is corrupt ({type(exc).__name__}: {exc}); "
-                             "--debug shows where loading failed") from exc
+        raise ModelFileError(f"'{path}' is not a skpneumo model file or is corrupt "
+                             f"({type(exc).__name__}: {exc})") from exc
     if not (hasattr(model, "predict_proba") and len(getattr(model, "classes_", ())) == 2):
         raise ModelFileError(f"'{path}' does not hold a fitted skpneumo pipeline or a fitted binary classifier "
                              f"with predict_proba (it holds a {type(model).__name__})")

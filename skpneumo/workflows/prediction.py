@@ -12,7 +12,20 @@ DEFAULT_CHUNK = 1024
 
 
 def chunks(items, size):
-    """Consecutive slices of ``items`` of ``size`` items (the last may be shorter)."""
+    """Consecutive slices of ``items`` of ``size`` items (the last may be shorter).
+
+    Parameters
+    ----------
+    items : sequence
+        Anything with ``len`` and slicing (list, ndarray).
+    size : int
+        Items per slice, >= 1.
+
+    Yields
+    ------
+    sequence
+        ``items[start:start + size]``, of the type of ``items``.
+    """
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -49,17 +62,39 @@ def per_file(func, paths):
         return results, errors
 
 
-def _predict_chunk(model, paths):
-    column = positive_index(model.classes_)
-    clf = skpneumo_classifier(model)
+def file_rows(paths, func, fields, *, chunk_size, quiet, desc):
+    """One row per file: ``func`` on chunks of ``paths``, an unreadable file isolated.
 
-    def predict(chunk):
-        p = model.predict_proba(chunk)[:, column]
-        # A wrapper decides by its own rule (a tuned threshold, calibrated probabilities).
-        labels = clf.labels_for(p) if clf is not None else model.predict(chunk)
-        return list(zip(p.tolist(), np.asarray(labels).tolist()))
+    Parameters
+    ----------
+    paths : list of path-like
+        The files, in the order of the rows.
+    func : callable
+        Takes a list of paths and returns one dict of ``fields`` per path.
+    fields : sequence of str
+        The keys ``func`` fills; None for an unreadable file.
+    chunk_size : int
+        Paths per call of ``func``.
+    quiet : bool
+        No progress bar on stderr.
+    desc : str
+        The progress bar's label.
 
-    return per_file(predict, paths)
+    Returns
+    -------
+    rows : list of dict
+        ``path``, the ``fields`` and ``error`` (why the file could not be read, else None).
+    """
+    rows = []
+    with progress(total=len(paths), quiet=quiet, desc=desc, unit="img") as bar:
+        for chunk in chunks(paths, chunk_size):
+            results, errors = per_file(func, chunk)
+            results = iter(results)
+            for path, error in zip(chunk, errors):
+                values = dict.fromkeys(fields) if error else next(results)
+                rows.append({"path": path, **values, "error": error})
+            bar.update(len(chunk))
+    return rows
 
 
 def predict_paths(model, paths, quiet=True):
@@ -82,16 +117,14 @@ def predict_paths(model, paths, quiet=True):
         ``pos_label_``), ``label`` and ``error`` (why the file could not be read,
         else None).
     """
-    rows = []
-    with progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
-        for chunk in chunks(paths, getattr(model, "chunk_size", DEFAULT_CHUNK)):
-            results, errors = _predict_chunk(model, chunk)
-            results = iter(results)
-            for path, error in zip(chunk, errors):
-                if error:
-                    rows.append({"path": path, "probability": None, "label": None, "error": error})
-                    continue
-                p, label = next(results)
-                rows.append({"path": path, "probability": float(p), "label": label, "error": None})
-            bar.update(len(chunk))
-    return rows
+    column = positive_index(model.classes_)
+    clf = skpneumo_classifier(model)
+
+    def predict(chunk):
+        p = model.predict_proba(chunk)[:, column]
+        # A wrapper decides by its own rule (a tuned threshold, calibrated probabilities).
+        labels = clf.labels_for(p) if clf is not None else model.predict(chunk)
+        return [{"probability": float(pi), "label": label} for pi, label in zip(p, np.asarray(labels).tolist())]
+
+    return file_rows(paths, predict, ("probability", "label"), quiet=quiet, desc="predicting",
+                     chunk_size=getattr(model, "chunk_size", DEFAULT_CHUNK))

@@ -81,7 +81,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, random_
     Returns
     -------
     pipe : PneumoniaPipeline
-        Fitted, with no callbacks left on it, so that it pickles cleanly.
+        Fitted. The progress bar is removed from its callbacks afterwards, so that it
+        pickles cleanly; callbacks given in ``params`` stay.
     validation : (ndarray, ndarray) or None
         The preprocessed validation images and their labels; None without ``val_size``.
     """
@@ -99,13 +100,14 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, random_
         fit_params["clf__validation_data"] = validation
         paths, labels = paths[train_idx], labels[train_idx]
     epoch_bar = EpochProgress(sum(phase["epochs"] for phase in clf.planned_phases()), quiet)
-    clf.set_params(callbacks=[epoch_bar])
+    callbacks = clf.callbacks
+    clf.set_params(callbacks=[*(callbacks or ()), epoch_bar])
     try:
         # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
         pipe.fit(paths, labels, **fit_params)
     finally:
         epoch_bar.bar.close()
-        clf.set_params(callbacks=None)
+        clf.set_params(callbacks=callbacks)
     if validation is not None:
         # What the classifier sees at prediction: every step but the last, samplers skipped.
         validation = (pipe[:-1].transform(validation[0]), validation[1])

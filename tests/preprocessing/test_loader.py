@@ -1,4 +1,4 @@
-"""Tests for skpneumo.loading: read_image and the ImageLoader transformer."""
+"""Tests for skpneumo.preprocessing.loader (ImageLoader) and skpneumo.io.read_image."""
 
 import pickle
 from pathlib import Path

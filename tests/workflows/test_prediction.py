@@ -1,0 +1,93 @@
+"""Predicting and explaining files: one row per file, in order, an unreadable file isolated."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier
+
+from skpneumo import explain_paths, fit_model, load_model, predict_paths
+from skpneumo.datasets import make_synthetic_xrays
+from skpneumo.workflows.prediction import file_rows
+
+LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("films")
+    data = make_synthetic_xrays(folder / "data", n_per_class=3, size=40, random_state=1)
+    bad = folder / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    paths = [str(p) for p in data.paths]
+    return paths[:2] + [str(bad)] + paths[2:], str(bad)
+
+
+def test_predict_paths_isolates_an_unreadable_file_and_keeps_the_order(films):
+    paths, bad = films
+    model = load_model(LEGACY_MODEL)
+    model.set_params(chunk_size=4)  # the bad file sits in the first of two chunks
+    rows = predict_paths(model, paths)
+    assert [row["path"] for row in rows] == paths
+    broken = rows[2]
+    assert broken["probability"] is None and broken["label"] is None and bad in broken["error"]
+    good = [p for p in paths if p != bad]
+    expected = model.predict_proba(good)[:, 1]
+    np.testing.assert_allclose([r["probability"] for r in rows if not r["error"]], expected, atol=1e-6)
+    # The model's own threshold (0.4) decides.
+    assert [r["label"] for r in rows if not r["error"]] == np.where(expected >= 0.4, "PNEUMONIA", "NORMAL").tolist()
+
+
+def test_a_wrapper_decides_by_its_own_rule(films):
+    paths, bad = films
+    pipe = load_model(LEGACY_MODEL)
+    wrapper = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=0.0, pos_label="PNEUMONIA").fit(
+        paths[:2], ["NORMAL", "PNEUMONIA"])
+    rows = predict_paths(wrapper, paths)
+    assert {r["label"] for r in rows if not r["error"]} == {"PNEUMONIA"} and rows[2]["error"]
+
+
+def test_explain_paths_writes_an_overlay_per_readable_file(films, tmp_path):
+    paths, bad = films
+    model = load_model(LEGACY_MODEL)
+    rows = explain_paths(model, paths[:4], tmp_path / "gradcam")
+    assert [r["path"] for r in rows] == paths[:4] and rows[2]["overlay"] is None and rows[2]["error"]
+    written = sorted(p.name for p in (tmp_path / "gradcam").iterdir())
+    assert written == sorted(Path(r["overlay"]).name for r in rows if not r["error"])
+    np.testing.assert_allclose([r["probability"] for r in rows if not r["error"]],
+                               model.predict_proba([p for p in paths[:4] if p != bad])[:, 1], atol=1e-5)
+    wrapper = FixedThresholdClassifier(FrozenEstimator(model), threshold=0.3).fit(paths[:2], ["NORMAL", "PNEUMONIA"])
+    with pytest.raises(TypeError, match="explain needs a skpneumo pipeline"):
+        explain_paths(wrapper, paths[:1], tmp_path / "g")
+
+
+def test_file_rows_fill_the_fields_of_unreadable_files_with_none():
+    def halve(chunk):
+        if "bad" in chunk:
+            raise ValueError("cannot read bad")
+        return [{"half": len(p) / 2} for p in chunk]
+
+    rows = file_rows(["aa", "bad", "abcd"], halve, ("half",), chunk_size=2, quiet=True, desc="")
+    assert rows == [{"path": "aa", "half": 1.0, "error": None},
+                    {"path": "bad", "half": None, "error": "cannot read bad"},
+                    {"path": "abcd", "half": 2.0, "error": None}]
+
+
+def test_fit_model_keeps_the_callers_callbacks(tmp_path):
+    data = make_synthetic_xrays(tmp_path, n_per_class=6, size=32, random_state=0)
+
+    class Count(keras.callbacks.Callback):
+        epochs = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Count.epochs += 1
+
+    mine = [Count()]
+    params = dict(weights=None, backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0, batch_size=8,
+                  dense_units=(4,), smote=None, callbacks=mine)
+    pipe, validation = fit_model(data.paths, data.labels, data.groups, params=params, val_size=0.3, random_state=0)
+    assert Count.epochs == 1 and pipe.named_steps["clf"].callbacks is mine
+    X_val, y_val = validation
+    assert X_val.dtype == np.float32 and X_val.shape[1:] == (32, 32, 3) and len(X_val) == len(y_val) > 0
