@@ -371,7 +371,9 @@ def build_parser():
                          description="Train on DATA_DIR: a split folder holding NORMAL/ and "
                                      "PNEUMONIA/, or a chest_xray root holding train/.")
     fit.add_argument("data_dir", metavar="DATA_DIR")
-    fit.add_argument("--out", required=True, help="where to save the model (.joblib)")
+    fit.add_argument("--out", required=True,
+                     help="where to save the model: a .joblib file, or a new folder (portable: JSON and a "
+                          ".keras network, loaded without pickle)")
     fit.add_argument("--image-size", type=_positive_int, help="square input size (default 224)")
     fit.add_argument("--epochs", type=_non_negative_int,
                      help="phase 1 epochs: the head on a frozen pre-trained backbone, every layer "
@@ -407,7 +409,7 @@ def build_parser():
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",
                         description="Evaluate MODEL on DATA_DIR and write a report folder.")
-    ev.add_argument("model", metavar="MODEL")
+    ev.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
     ev.add_argument("data_dir", metavar="DATA_DIR")
     ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
     ev.add_argument("--threshold", type=_unit_interval,
@@ -431,7 +433,7 @@ def build_parser():
 
     pr = sub.add_parser("predict", parents=[common], help="predict images or folders",
                         description="One row per image: path, probability, label.")
-    pr.add_argument("model", metavar="MODEL")
+    pr.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
     pr.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     pr.add_argument("--format", choices=["csv", "json"], default="csv")
     pr.add_argument("--threshold", type=_unit_interval,
@@ -446,7 +448,7 @@ def build_parser():
                         description="Write a Grad-CAM overlay PNG per image (where the model found "
                                     "pneumonia evidence) to --out; print path, probability, label "
                                     "and overlay file as CSV.")
-    ex.add_argument("model", metavar="MODEL")
+    ex.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
     ex.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     ex.add_argument("--out", required=True, metavar="DIR", help="folder for the overlays (created if needed)")
     ex.add_argument("--alpha", type=_unit_interval, default=0.5,

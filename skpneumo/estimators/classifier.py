@@ -413,6 +413,46 @@ class PneumoniaClassifier(KerasClassifier):
         self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
+    @classmethod
+    def from_network(cls, network, classes, **params):
+        """A fitted classifier around a trained network, without training.
+
+        For a network saved with ``keras.Model.save`` (:func:`skpneumo.save_model`
+        writes one) and loaded back: the result predicts exactly as the classifier
+        that trained it.
+
+        Parameters
+        ----------
+        network : keras.Model
+            Takes ``(n, H, W, 3)`` float images in [0, 1] and returns the probability
+            of ``classes[1]`` as one sigmoid output.
+        classes : array-like of shape (2,)
+            The sorted classes, as ``classes_`` was.
+        **params : dict
+            The classifier's parameters (``threshold``, ``batch_size``, ``tta``, ...).
+
+        Returns
+        -------
+        PneumoniaClassifier
+            Fitted: ``model_`` is ``network``.
+        """
+        clf = cls(**params)
+        shape = tuple(network.input_shape[1:])
+        classes = np.asarray(classes)
+        if len(shape) != 3 or shape[-1] != 3 or len(classes) != 2 or not np.array_equal(classes, np.unique(classes)):
+            raise ValueError(f"from_network needs a network of (H, W, 3) images and two sorted classes, got "
+                             f"input shape {shape} and classes {classes.tolist()}.")
+        # What scikeras' fit records before training, from two blank images of the
+        # network's input shape.
+        clf.classes_ = None  # as KerasClassifier.fit starts
+        X, y = clf._validate_data(np.zeros((2, *shape), np.float32), classes, reset=True)
+        clf.target_encoder_ = clf.target_encoder.fit(y)
+        vars(clf).update(clf.target_encoder_.get_metadata())
+        clf.feature_encoder_ = clf.feature_encoder.fit(X)
+        clf.model_, clf.n_devices_ = network, 1
+        clf.pos_label_ = clf.classes_[positive_index(clf.classes_)]
+        return clf
+
     def _never(self):
         return False
 

@@ -6,6 +6,7 @@ the caller's umask (``tempfile.mkstemp`` would leave 0600 behind).
 """
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -127,3 +128,41 @@ def write_files_atomically(folder, files, what):
             raise _folder_error(folder, exc, what) from exc
         raise
     return written
+
+
+def write_folder_atomically(folder, write):
+    """Call ``write(tmp_folder)`` on a new folder, then rename it to ``folder``.
+
+    Parameters
+    ----------
+    folder : path-like
+        Must not exist, or be an empty folder; its parent must exist.
+    write : callable
+        Fills the folder it is given.
+
+    Raises
+    ------
+    FileExistsError
+        If ``folder`` exists and is not an empty folder.
+    FileNotFoundError
+        If its parent does not exist.
+    """
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"'{folder}' already exists: choose a new folder.")
+    parent = _folder_of(folder)
+    if not parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: '{parent}'")
+    tmp = _temporary_name(parent, folder.name)
+    tmp.mkdir()  # mkdir honours the umask, as open() does for files
+    try:
+        write(tmp)
+        for path in tmp.iterdir():
+            _sync(path)
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except OSError as exc:
+        raise _folder_error(parent, exc, f"'{folder.name}'") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

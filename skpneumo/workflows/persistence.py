@@ -10,6 +10,8 @@ import joblib
 from ..exceptions import ModelFileError
 from ..utils.files import write_file_atomically
 
+JOBLIB_SUFFIXES = (".joblib", ".pkl")
+
 # Where skpneumo 0.1 defined the classes a pickled model refers to, and where they
 # live now: pickles name a class by its module, so 0.1 models load through these.
 _MOVED_MODULES = {
@@ -36,30 +38,39 @@ def _old_module_names():
 
 
 def save_model(model, path):
-    """Save a fitted model with joblib, atomically: never half a file at ``path``.
+    """Save a fitted model: a joblib file, or a portable folder that loads without pickle.
 
     Parameters
     ----------
     model : estimator
         Usually a fitted :class:`~skpneumo.PneumoniaPipeline`.
     path : path-like
-        The file to write (``.joblib``); its folder must exist.
+        A name ending in ``.joblib`` (or ``.pkl``): a joblib file, written
+        atomically, for any fitted model. Any other name: a new folder
+        (:mod:`~skpneumo.workflows.model_folder`: JSON and a ``.keras`` network,
+        loaded without pickle and across library versions), for skpneumo pipelines.
     """
-    write_file_atomically(path, lambda tmp: joblib.dump(model, tmp))
+    if os.fspath(path).lower().endswith(JOBLIB_SUFFIXES):
+        write_file_atomically(path, lambda tmp: joblib.dump(model, tmp))
+    else:
+        from .model_folder import save_model_folder  # Keras: imported when needed
+
+        save_model_folder(model, path)
 
 
 def load_model(path):
-    """Load a fitted model saved with joblib and check that it can classify.
+    """Load a fitted model saved by :func:`save_model` and check that it can classify.
 
-    A skpneumo pipeline, or a fitted scikit-learn wrapper of one (such as
-    ``CalibratedClassifierCV`` or ``TunedThresholdClassifierCV``) with
-    ``predict_proba`` and two ``classes_``. Models saved by skpneumo 0.1 load too.
-    Only load files you trust: unpickling can run arbitrary code.
+    A model folder loads without pickle (:func:`~skpneumo.workflows.model_folder.load_model_folder`).
+    A joblib file holds a skpneumo pipeline, or a fitted scikit-learn wrapper of one
+    (such as ``CalibratedClassifierCV`` or ``TunedThresholdClassifierCV``) with
+    ``predict_proba`` and two ``classes_``; models saved by skpneumo 0.1 load too.
+    Only load joblib files you trust: unpickling can run arbitrary code.
 
     Parameters
     ----------
     path : path-like
-        The joblib file.
+        The model folder or joblib file.
 
     Returns
     -------
@@ -72,6 +83,10 @@ def load_model(path):
         something that is not a fitted binary classifier.
     """
     # Checked before joblib imports TensorFlow: a typo fails in milliseconds.
+    if os.path.isdir(path):
+        from .model_folder import load_model_folder  # Keras: imported when needed
+
+        return load_model_folder(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"model file not found: '{path}'")
     try:

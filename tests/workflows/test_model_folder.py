@@ -1,0 +1,101 @@
+"""The portable model folder: JSON and a .keras network, loaded without pickle."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier
+
+from skpneumo import ModelFileError, cli, load_model, save_model
+from skpneumo.datasets import make_synthetic_xrays
+
+LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("folder")
+    data = make_synthetic_xrays(tmp / "data", n_per_class=4, size=40, random_state=0)
+    pipe = load_model(LEGACY_MODEL)
+    save_model(pipe, tmp / "model")
+    return pipe, tmp / "model", sorted(map(str, data.paths))
+
+
+def _copy(saved, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(saved[1], folder)
+    return folder
+
+
+def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(saved):
+    pipe, folder, paths = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "pipeline.json"]
+    code = ("import sys, skpneumo; m = skpneumo.load_model(sys.argv[1]); "
+            "print(type(m).__name__, m.named_steps['clf'].threshold, "
+            "' '.join(repr(float(p)) for p in m.predict_proba(sys.argv[2:])[:, 1]))")
+    out = subprocess.run([sys.executable, "-c", code, str(folder), *paths], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split()
+    assert out[:2] == ["PneumoniaPipeline", "0.4"]
+    np.testing.assert_array_equal(np.array(out[2:], float), pipe.predict_proba(paths)[:, 1])
+    loaded = load_model(folder)
+    assert loaded.get_params()["clf__dense_units"] == (4,) and loaded.named_steps["resize"].size == 32
+    assert loaded.named_steps["clf"].phases_ == pipe.named_steps["clf"].phases_
+
+
+def test_the_cli_takes_a_folder(saved, capsys):
+    _, folder, paths = saved
+    assert cli.main(["predict", str(folder), paths[0], "--format", "json", "--quiet"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["path"] == paths[0] and row["label"] in ("NORMAL", "PNEUMONIA")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "model.keras").unlink(), "lacks model.keras"),
+    (lambda f: (f / "pipeline.json").unlink(), "lacks pipeline.json"),
+    (lambda f: (f / "extra.pkl").write_bytes(b"x"), "unknown files: extra.pkl"),
+    (lambda f: (f / "pipeline.json").write_text("{not json"), "is not valid JSON"),
+    (lambda f: (f / "model.keras").write_bytes((f / "model.keras").read_bytes()[:200]), "damaged or not a Keras"),
+    (lambda f: _edit(f, lambda d: d["steps"][1].update({"class": "os.system"})), "unknown step class 'os.system'"),
+    (lambda f: _edit(f, lambda d: d.update(format_version=99)), "format version 99"),
+    (lambda f: _edit(f, lambda d: d["steps"][1]["params"].update(sise=3)), "unexpected keyword argument 'sise'"),
+])
+def test_a_damaged_or_incomplete_folder_is_named_clearly(saved, tmp_path, damage, message):
+    folder = _copy(saved, tmp_path)
+    damage(folder)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(folder)
+
+
+def _edit(folder, change):
+    description = json.loads((folder / "pipeline.json").read_text())
+    change(description)
+    (folder / "pipeline.json").write_text(json.dumps(description))
+
+
+def test_other_versions_are_named_in_a_warning(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    _edit(folder, lambda d: d["versions"].update(keras="2.0.0"))
+    with pytest.warns(UserWarning, match=r"keras 2\.0\.0 \(running 3\."):
+        load_model(folder)
+
+
+def test_only_skpneumo_pipelines_go_into_a_folder_and_never_over_another(saved, tmp_path):
+    pipe, folder, paths = saved
+    wrapper = FixedThresholdClassifier(FrozenEstimator(pipe), threshold=0.3).fit(paths[:2], ["NORMAL", "PNEUMONIA"])
+    with pytest.raises(ValueError, match="save other models with joblib"):
+        save_model(wrapper, tmp_path / "wrapped")
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_model(pipe, folder)
+    pipe.named_steps["clf"].set_params(callbacks=[object()])
+    try:
+        save_model(pipe, tmp_path / "with_callbacks")  # training-only: saved as None
+    finally:
+        pipe.named_steps["clf"].set_params(callbacks=None)
+    assert load_model(tmp_path / "with_callbacks").named_steps["clf"].callbacks is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["with_callbacks"]
