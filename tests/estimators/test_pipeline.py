@@ -130,11 +130,8 @@ def test_threshold_and_calibration_wrappers(image_set):
     # The tuned threshold is the pipeline's own threshold parameter, applied to P(1).
     deployed = tuned.estimator_.set_params(clf__threshold=tuned.best_threshold_)
     np.testing.assert_array_equal(tuned.predict(paths), deployed.predict(paths))
-    fixed = FixedThresholdClassifier(fast_pipeline(), threshold=0.3).fit(paths, y)
-    assert set(fixed.predict(paths)) <= {0, 1}
-    calibrated = CalibratedClassifierCV(fast_pipeline(), cv=2, method="sigmoid").fit(paths, y)
-    proba = calibrated.predict_proba(paths)
-    assert proba.shape == (len(paths), 2) and np.isfinite(proba).all()
+    # Fixed thresholds and calibration around a fitted pipeline: the next test (the
+    # wrappers clone and fit the pipeline as the tuned one does here).
 
 
 def test_fitted_pipeline_in_threshold_and_calibration_wrappers(fitted, image_set):
