@@ -19,6 +19,7 @@ import numpy as np
 
 from . import __version__
 from .exceptions import ModelFileError
+from .utils.files import check_output_file
 
 # The backbone names of skpneumo.network.BACKBONES, without importing Keras to parse arguments.
 BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn"]
@@ -44,24 +45,6 @@ def _load_split(data_dir, split, quiet_groups=False):
         if quiet_groups:
             warnings.simplefilter("ignore", UserWarning)
         return load_split(data_dir, split)
-
-
-def _read_groups(csv_path, paths):
-    from .datasets import read_groups
-
-    try:
-        return read_groups(csv_path, paths)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-
-
-def _check_output_file(path):
-    from .utils.files import check_output_file
-
-    try:
-        check_output_file(path)
-    except OSError as exc:
-        raise CLIError(str(exc)) from None
 
 
 def _expand_paths(items):
@@ -121,11 +104,13 @@ def _operating_point(args):
 
 def cmd_fit(args):
     """``skpneumo fit``: train on a folder, optionally choose the threshold, save the model."""
+    from .datasets import read_groups
+
     operating_point = _operating_point(args)
-    _check_output_file(args.out)
+    check_output_file(args.out)
     data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
     if args.groups:
-        data.groups = _read_groups(args.groups, data.paths)
+        data.groups = read_groups(args.groups, data.paths)
     _say(args, f"training on {len(data.paths)} images ({_counts(data.labels)}) from {data.root}")
     t0 = time.perf_counter()
     from .workflows import fit_model, save_model
@@ -146,6 +131,7 @@ def cmd_fit(args):
 
 def cmd_evaluate(args):
     """``skpneumo evaluate``: score a model on a labelled folder and write the report."""
+    from .datasets import read_groups
     from .evaluation import evaluate
     from .workflows import load_model
 
@@ -156,7 +142,7 @@ def cmd_evaluate(args):
     # evaluate reads the patients from the file names itself, and warns once if it cannot.
     data = _load_split(args.data_dir, args.split, quiet_groups=True)
     # Patients from --groups, else read from the file names by evaluate (and said so).
-    groups = _read_groups(args.groups, data.paths) if args.groups else "auto"
+    groups = read_groups(args.groups, data.paths) if args.groups else "auto"
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
     report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
@@ -186,7 +172,7 @@ def _override_threshold(model, args):
 def cmd_predict(args):
     """``skpneumo predict``: a row per image (CSV or JSON), unreadable files reported."""
     if args.output:
-        _check_output_file(args.output)
+        check_output_file(args.output)
     from .workflows import load_model
 
     model = load_model(args.model)

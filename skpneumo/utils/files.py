@@ -11,9 +11,13 @@ import uuid
 from pathlib import Path
 
 
-def _folder_of(path):
+def _existing_folder_of(path):
+    """The folder ``path`` goes into; FileNotFoundError unless it exists."""
     path = Path(path)
-    return path.parent if str(path.parent) else Path(".")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: '{folder}'")
+    return folder
 
 
 def _temporary_name(folder, name):
@@ -45,9 +49,7 @@ def check_output_file(path):
         If its folder is not writable.
     """
     path = Path(path)
-    folder = _folder_of(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: '{folder}'")
+    folder = _existing_folder_of(path)
     if path.is_dir():
         raise IsADirectoryError(f"'{path}' is a folder; give a file name")
     if not os.access(folder, os.W_OK):
@@ -65,9 +67,7 @@ def write_file_atomically(path, write):
         Writes the whole file to the path it is given (``joblib.dump`` does).
     """
     path = Path(path)
-    folder = _folder_of(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: '{folder}'")
+    folder = _existing_folder_of(path)
     tmp = _temporary_name(folder, path.name)
     try:
         write(tmp)
@@ -150,9 +150,7 @@ def write_folder_atomically(folder, write):
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise FileExistsError(f"'{folder}' already exists: choose a new folder.")
-    parent = _folder_of(folder)
-    if not parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: '{parent}'")
+    parent = _existing_folder_of(folder)
     tmp = _temporary_name(parent, folder.name)
     tmp.mkdir()  # mkdir honours the umask, as open() does for files
     try:
