@@ -57,6 +57,7 @@ _EXPORTS = {
     "overlay": ".evaluation",
     "overlay_names": ".evaluation",
     "set_operating_point": ".evaluation",
+    "stress_report": ".evaluation",
     "wilson_interval": ".evaluation",
     "fit_model": ".workflows",
     "explain_paths": ".workflows",

@@ -92,21 +92,20 @@ def _classifier_params(args):
 
 
 # ---------------------------------------------------------------- commands
-def _operating_point(args):
-    """set_operating_point keywords for --target-sensitivity/--youden, else None."""
-    if args.target_sensitivity is None and not args.youden:
-        return None
-    if not args.val_size:
+def _threshold_rule(args):
+    """fit_model's threshold_rule for --target-sensitivity/--youden; None: the preset's."""
+    rule = "youden" if args.youden else args.target_sensitivity
+    if rule is not None and not (args.val_size or (args.val_size is None and args.preset)):
         raise CLIError("--target-sensitivity and --youden choose the threshold on the validation "
                        "patients: add --val-size")
-    return {"target_sensitivity": args.target_sensitivity}
+    return rule
 
 
 def cmd_fit(args):
     """``skpneumo fit``: train on a folder, optionally choose the threshold, save the model."""
     from .datasets import read_groups
 
-    operating_point = _operating_point(args)
+    threshold_rule = _threshold_rule(args)
     check_output_file(args.out)
     data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
     if args.groups:
@@ -117,13 +116,14 @@ def cmd_fit(args):
 
     pipe, validation = fit_model(
         data.paths, data.labels, data.groups, params=_classifier_params(args),
-        val_size=args.val_size, random_state=args.random_state, quiet=args.quiet,
+        val_size=args.val_size, threshold_rule=threshold_rule, random_state=args.random_state,
+        quiet=args.quiet,
     )
-    if operating_point is not None:
-        from .evaluation import set_operating_point
-
-        point = set_operating_point(pipe.named_steps["clf"], *validation, **operating_point)
-        _say(args, f"operating point on the validation patients: {point}")
+    threshold = pipe.model_card_["threshold"]
+    if threshold is not None:
+        _say(args, f"threshold {threshold['value']:.4g} ({threshold['rule']}): sensitivity "
+                   f"{threshold['sensitivity']:.3f}, specificity {threshold['specificity']:.3f} on "
+                   f"{len(validation[1])} validation images")
     save_model(pipe, args.out)
     _say(args, f"trained in {time.perf_counter() - t0:.0f} s; model saved to {args.out}")
     return 0
@@ -229,7 +229,7 @@ def cmd_explain(args):
 def cmd_demo(args):
     """``skpneumo demo``: synthetic films, train, evaluate, save, reload and predict, offline."""
     from .datasets import load_chest_xray, make_synthetic_xrays
-    from .evaluation import evaluate, set_operating_point
+    from .evaluation import evaluate
     from .workflows import fit_model, load_model, predict_paths, save_model
 
     out = Path(args.out)
@@ -247,12 +247,13 @@ def cmd_demo(args):
                f"(train {len(train.paths)}, test {len(test.paths)})")
     # Early stopping and the decision threshold on held-out patients, as for real films.
     pipe, validation = fit_model(train.paths, train.labels, train.groups, params=DEMO_PARAMS,
-                                 val_size=DEMO_VAL_SIZE, random_state=args.random_state, quiet=args.quiet)
-    point = set_operating_point(pipe.named_steps["clf"], *validation)
+                                 val_size=DEMO_VAL_SIZE, threshold_rule="youden", random_state=args.random_state,
+                                 quiet=args.quiet)
+    threshold = pipe.model_card_["threshold"]["value"]
     model_path = out / "model.joblib"
     save_model(pipe, model_path)
     _say(args, f"2/4 compact CNN from scratch (offline, weights=None, {DEMO_PARAMS['size']}px) trained, "
-               f"threshold {point.threshold:.3f} chosen on {len(validation[1])} validation images "
+               f"threshold {threshold:.3f} chosen on {len(validation[1])} validation images "
                f"(Youden's J), saved to {model_path}")
     report = evaluate(pipe, test.paths, test.labels, random_state=args.random_state)
     report_dir = out / "report"
@@ -299,6 +300,13 @@ def _fraction(text):
     value = float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _validation_fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -380,17 +388,19 @@ def build_parser():
                      help="test-time augmentation at prediction (default none)")
     fit.add_argument("--no-smote", action="store_true", help="disable SMOTE oversampling")
     fit.add_argument("--class-weight", action="store_true", help="balanced class weights")
-    fit.add_argument("--val-size", type=_fraction,
-                     help="fraction of patients held out for early stopping on validation AUC")
+    fit.add_argument("--val-size", type=_validation_fraction,
+                     help="fraction of patients held out for early stopping, the threshold and the model "
+                          "card (default: the preset's, 0.2; none without a preset; 0: nobody)")
     fit.add_argument("--random-state", type=int, default=None)
     fit.add_argument("--groups", metavar="CSV",
                      help="patient of each file, for --val-size: a CSV with 'file' and 'patient' "
                           "columns (default: parsed from the file names)")
     point = fit.add_mutually_exclusive_group()
     point.add_argument("--target-sensitivity", type=_sensitivity, metavar="S",
-                       help="store the highest threshold reaching sensitivity S on the --val-size patients")
+                       help="store the highest threshold reaching sensitivity S on the validation patients")
     point.add_argument("--youden", action="store_true",
-                       help="store the threshold maximising Youden's J on the --val-size patients")
+                       help="store the threshold maximising Youden's J on the validation patients "
+                            "(the presets' rule)")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",

@@ -1,4 +1,5 @@
 import csv
+import hashlib
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 from conftest import write_xray_like
+from sklearn.metrics import roc_auc_score
 
 import skpneumo
 import skpneumo.preprocessing.loader
@@ -54,6 +56,27 @@ def test_fit_stores_the_youden_threshold_of_the_validation_patients(model_file, 
     model = joblib.load(model_file)
     expected = choose_threshold(train.labels[val], model.predict_proba(train.paths[val])[:, 1])
     assert model.named_steps["clf"].threshold == pytest.approx(expected.threshold, abs=1e-6)
+
+
+def test_fit_records_a_model_card_that_matches_the_films(model_file, data_dir):
+    train = load_chest_xray(data_dir, split="train")
+    fit, val = skpneumo.workflows.patient_validation_split(train.groups, train.labels, 0.3, 0)
+    model = joblib.load(model_file)
+    card = model.model_card_
+    names = "\n".join(sorted(Path(p).name for p in train.paths[fit]))
+    assert card["training_data"] == {
+        "n_images": len(fit), "n_patients": len(set(train.groups[fit])),
+        "class_counts": {c: int(np.sum(train.labels[fit] == c)) for c in ("NORMAL", "PNEUMONIA")},
+        "file_names_sha256": hashlib.sha256(names.encode()).hexdigest(),
+    }
+    assert card["validation"]["n_images"] == len(val)
+    auc = roc_auc_score(train.labels[val] == "PNEUMONIA", model.predict_proba(train.paths[val])[:, 1])
+    assert card["validation"]["report"]["metrics"]["roc_auc"]["value"] == pytest.approx(auc, abs=1e-6)
+    low, high = card["validation"]["report"]["metrics"]["roc_auc"]["interval"]
+    assert low <= auc <= high
+    threshold = model.named_steps["clf"].threshold
+    assert card["threshold"]["value"] == threshold and card["threshold"]["rule"] == "youden on the validation patients"
+    assert card["validation"]["report"]["threshold"] == threshold
 
 
 def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):

@@ -11,6 +11,7 @@ _EXPORTS = {
     "make_pipeline": ".pipeline",
     "PRESETS": ".presets",
     "preset_params": ".presets",
+    "preset_validation": ".presets",
     "DEFAULT_TTA": ".tta",
     "TTA_TRANSFORMS": ".tta",
     "resolve_tta": ".tta",

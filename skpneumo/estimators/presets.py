@@ -45,6 +45,38 @@ PRESETS = {
 }
 
 
+# How a preset validates and stores its decision threshold when trained through
+# skpneumo.fit_model or `skpneumo fit`: a fraction of the patients held out (early
+# stopping, the threshold, the model card's metrics) and the rule that picks the
+# threshold on them. A preset never ships a threshold that nothing chose.
+PRESET_VALIDATION = {
+    "gpu": {"val_size": 0.2, "threshold_rule": "youden"},
+    "cpu": {"val_size": 0.2, "threshold_rule": "youden"},
+}
+
+
+def preset_validation(name):
+    """How a preset validates: the held-out fraction of patients and the threshold rule.
+
+    Parameters
+    ----------
+    name : {"cpu", "gpu"} or None
+        The preset; None (no preset) gives no validation and keeps the
+        classifier's threshold.
+
+    Returns
+    -------
+    dict
+        ``val_size`` (float or None) and ``threshold_rule`` (see
+        :func:`skpneumo.fit_model`).
+    """
+    if name is None:
+        return {"val_size": None, "threshold_rule": "keep"}
+    if name not in PRESET_VALIDATION:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}.")
+    return dict(PRESET_VALIDATION[name])
+
+
 def preset_params(name, weights="imagenet"):
     """The pipeline parameters of a preset.
 

@@ -5,7 +5,8 @@
   ``EvaluationReport.METRICS`` is the one list of metrics and their order;
 - ``render.py``: the report shown: text summary, Markdown, figures (PNG);
 - ``bootstrap.py``, ``intervals.py``, ``calibration.py``: intervals and calibration;
-- ``thresholds.py``: operating points; ``gradcam.py``: Grad-CAM overlays.
+- ``thresholds.py``: operating points; ``gradcam.py``: Grad-CAM overlays;
+- ``stress.py``: :func:`stress_report`, the metrics under acquisition changes.
 
 Imported lazily, so that importing skpneumo does not load TensorFlow (only
 Grad-CAM needs it).
@@ -26,6 +27,8 @@ _EXPORTS = {
     "wilson_interval": ".intervals",
     "EvaluationReport": ".report",
     "evaluate": ".scoring",
+    "ACQUISITION_SHIFTS": ".stress",
+    "stress_report": ".stress",
     "OperatingPoint": ".thresholds",
     "choose_threshold": ".thresholds",
     "set_operating_point": ".thresholds",

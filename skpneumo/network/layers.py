@@ -104,7 +104,7 @@ class RandomAffine(layers.Layer):
                 "shift": self.shift, "seed": self.seed}
 
 
-def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
+def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpness=0.0):
     """Random augmentation block, active in training only.
 
     Parameters
@@ -116,6 +116,11 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
         contrast change.
     horizontal_flip : bool
         Random left-right flips (off by default: anatomy is not symmetric).
+    sharpness : float in [0, 0.5], default=0.0
+        Maximum change of sharpness: each image is blended with a 3x3 smoothing
+        of itself by a random factor in ``[0.5 - sharpness, 0.5 + sharpness]`` of
+        Keras' ``RandomSharpness`` (0 fully smoothed, 0.5 unchanged, 1 twice as
+        sharp).
 
     Returns
     -------
@@ -129,4 +134,6 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip):
         steps.append(RandomAffine(rotation, zoom, shift))
     if contrast:
         steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0)))
+    if sharpness:
+        steps.append(layers.RandomSharpness((0.5 - sharpness, 0.5 + sharpness), value_range=(0.0, 1.0)))
     return keras.Sequential(steps, name="augmentation") if steps else None

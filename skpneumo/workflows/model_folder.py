@@ -2,7 +2,8 @@
 
 ``pipeline.json`` holds the steps (their classes and parameters), the classes and
 the versions that saved the model; ``model.keras`` holds the network, loaded with
-Keras' ``safe_mode``. Loading runs no pickle and no code from the folder: only the
+Keras' ``safe_mode``; ``model_card.json`` and ``MODEL_CARD.md`` describe the model
+(:mod:`skpneumo.workflows.model_card`). Loading runs no pickle and no code from the folder: only the
 step classes listed here can be named, and nothing else may be in the folder.
 """
 
@@ -22,6 +23,7 @@ from ..network import layers as _custom_layers  # noqa: F401  (registered for lo
 from ..preprocessing import CLAHE, GrayscaleToRGB, ImageLoader, ImageSMOTE, Normalizer, Resizer
 from ..utils.files import write_folder_atomically
 from ..utils.labels import as_builtin
+from .model_card import CARD_JSON, CARD_MARKDOWN, card_files, complete_card
 
 FORMAT = "skpneumo-model"
 FORMAT_VERSION = 1
@@ -110,8 +112,12 @@ def save_model_folder(model, folder):
         "phases": clf.phases_,
     }
 
+    card = complete_card(model, description["versions"], name=Path(folder).name)
+
     def write(tmp):
         (tmp / PIPELINE_FILE).write_text(json.dumps(description, indent=2) + "\n")
+        for name, text in card_files(card).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         clf.model_.save(tmp / NETWORK_FILE)
 
     write_folder_atomically(folder, write)
@@ -123,7 +129,7 @@ def _read_description(folder):
     if missing:
         raise ModelFileError(f"model folder '{folder}' lacks {' and '.join(missing)}: incomplete, or not a "
                              "skpneumo model folder.")
-    unknown = sorted(names - {PIPELINE_FILE, NETWORK_FILE})
+    unknown = sorted(names - {PIPELINE_FILE, NETWORK_FILE, CARD_JSON, CARD_MARKDOWN})
     if unknown:
         raise ModelFileError(f"model folder '{folder}' holds unknown files: {', '.join(unknown)}.")
     try:
@@ -203,4 +209,10 @@ def load_model_folder(folder):
     if changed:
         warnings.warn(f"model folder '{folder}' was saved with other versions: {', '.join(changed)}. "
                       "Check its predictions on a few known films.", UserWarning, stacklevel=2)
-    return PneumoniaPipeline([*steps, (name, clf)], chunk_size=description.get("chunk_size", 1024))
+    pipe = PneumoniaPipeline([*steps, (name, clf)], chunk_size=description.get("chunk_size", 1024))
+    if (folder / CARD_JSON).is_file():
+        try:
+            pipe.model_card_ = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"'{folder / CARD_JSON}' is not valid JSON ({exc}).") from None
+    return pipe

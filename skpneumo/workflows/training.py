@@ -1,10 +1,17 @@
 """Training the default pipeline on image files, with a patient-level validation split."""
 
+import time
+
 import keras
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from ..datasets import patient_groups
 from ..estimators.pipeline import make_pipeline
+from ..estimators.presets import preset_validation
+from ..evaluation import evaluate, set_operating_point
+from ..utils.validation import is_real
+from .model_card import describe_films, new_card, validation_metrics
 from .progress import progress
 
 
@@ -53,13 +60,23 @@ def patient_validation_split(groups, labels, val_size, random_state):
     return next(cv.split(np.zeros(len(labels)), labels, groups))
 
 
-def fit_model(paths, labels, groups=None, *, params=None, val_size=None, random_state=None, quiet=True):
-    """Fit :func:`~skpneumo.make_pipeline` on image files, optionally validating on held-out patients.
+def _check_rule(threshold_rule):
+    if threshold_rule in (None, "keep", "youden"):
+        return
+    if isinstance(threshold_rule, str) or not is_real(threshold_rule, 0, 1, True) or threshold_rule <= 0:
+        raise ValueError("threshold_rule must be None, 'keep', 'youden' or a target sensitivity in (0, 1], "
+                         f"got {threshold_rule!r}.")
 
-    With ``val_size``, a fraction of the patients is held out: the classifier
-    monitors their ROC AUC for early stopping, and their preprocessed images are
-    returned so that a decision threshold can be chosen on them
-    (:func:`~skpneumo.set_operating_point`).
+
+def fit_model(paths, labels, groups=None, *, params=None, val_size=None, threshold_rule=None,
+              random_state=None, split_random_state=None, quiet=True):
+    """Fit :func:`~skpneumo.make_pipeline` on image files, validate on held-out patients, record a card.
+
+    With a validation fraction (``val_size``, or the preset's), those patients are
+    held out: the classifier monitors their ROC AUC for early stopping, the decision
+    threshold is chosen on them (``threshold_rule``), and their metrics with
+    intervals over patients go into the model card. The returned pipeline carries
+    the card as ``model_card_`` (:func:`~skpneumo.save_model` writes it).
 
     Parameters
     ----------
@@ -68,47 +85,98 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, random_
     labels : ndarray of shape (n,)
         Their labels.
     groups : ndarray of shape (n,) or None, default=None
-        The patient of each file; required with ``val_size``.
+        The patient of each file; None reads them from the file names
+        (:func:`~skpneumo.datasets.patient_groups`), each name without a patient
+        id counting as its own patient.
     params : dict or None, default=None
         Keywords of :func:`~skpneumo.make_pipeline` (``preset``, ``size``, ...).
     val_size : float or None, default=None
-        Fraction of patients held out for validation, in (0, 1).
+        Fraction of patients held out for validation, in [0, 1); None uses the
+        preset's (:func:`~skpneumo.estimators.preset_validation`: 0.2 for the
+        presets) and no validation without a preset; 0 holds out nobody.
+    threshold_rule : None, "keep", "youden" or float, default=None
+        How the decision threshold is chosen on the validation patients:
+        ``"youden"`` maximises sensitivity + specificity, a float in (0, 1] is a
+        target sensitivity (the highest threshold reaching it), ``"keep"`` keeps
+        the classifier's ``threshold``. None uses the preset's rule (``"keep"``
+        without a preset or without validation).
     random_state : int or None, default=None
-        Seeds the pipeline and the validation split.
+        Seeds the pipeline and, unless ``split_random_state`` is given, the
+        validation split.
+    split_random_state : int or None, default=None
+        Seeds the validation split alone, so that seeds of the training can vary
+        on the same patients.
     quiet : bool, default=True
         No progress bar on stderr.
 
     Returns
     -------
     pipe : PneumoniaPipeline
-        Fitted. The progress bar is removed from its callbacks afterwards, so that it
-        pickles cleanly; callbacks given in ``params`` stay.
+        Fitted, with its threshold and ``model_card_``. The progress bar is removed
+        from its callbacks afterwards, so that it pickles cleanly; callbacks given
+        in ``params`` stay.
     validation : (ndarray, ndarray) or None
-        The preprocessed validation images and their labels; None without ``val_size``.
+        The preprocessed validation images and their labels; None without validation.
+
+    Raises
+    ------
+    ValueError
+        For bad parameters (before any image is read), or a threshold rule given
+        without validation patients.
     """
     paths, labels = np.asarray(paths), np.asarray(labels)
-    pipe = make_pipeline(**(params or {}), random_state=random_state)
+    params = dict(params or {})
+    _check_rule(threshold_rule)
+    preset = preset_validation(params.get("preset"))
+    if val_size is None:
+        val_size = preset["val_size"]
+    elif not is_real(val_size, 0, 1):
+        raise ValueError(f"val_size must be a fraction of the patients in [0, 1), got {val_size!r}.")
+    if threshold_rule is None:
+        threshold_rule = preset["threshold_rule"] if val_size else "keep"
+    elif threshold_rule != "keep" and not val_size:
+        raise ValueError(f"threshold_rule={threshold_rule!r} chooses the threshold on validation patients: "
+                         "hold out some (val_size, or --val-size on the command line).")
+    pipe = make_pipeline(**params, random_state=random_state)
     pipe.check_before_fit(paths, labels)
-    if val_size and groups is None:
-        raise ValueError("val_size needs groups: the patient of each file.")
+    if groups is None:
+        groups = patient_groups(paths, stacklevel=2)[0]
+    groups = np.asarray(groups)
     clf = pipe.named_steps["clf"]
-    fit_params, validation = {}, None
+    fit_params, validation, val_idx = {}, None, None
+    train_idx = np.arange(len(paths))
     if val_size:
-        train_idx, val_idx = patient_validation_split(groups, labels, val_size, random_state)
+        split_seed = random_state if split_random_state is None else split_random_state
+        train_idx, val_idx = patient_validation_split(groups, labels, val_size, split_seed)
         # Paths: the pipeline preprocesses validation images once, as at prediction.
-        validation = (paths[val_idx], labels[val_idx])
-        fit_params["clf__validation_data"] = validation
-        paths, labels = paths[train_idx], labels[train_idx]
+        fit_params["clf__validation_data"] = (paths[val_idx], labels[val_idx])
     epoch_bar = EpochProgress(sum(phase["epochs"] for phase in clf.planned_phases()), quiet)
     callbacks = clf.callbacks
     clf.set_params(callbacks=[*(callbacks or ()), epoch_bar])
+    started = time.perf_counter()
     try:
         # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
-        pipe.fit(paths, labels, **fit_params)
+        pipe.fit(paths[train_idx], labels[train_idx], **fit_params)
     finally:
         epoch_bar.bar.close()
         clf.set_params(callbacks=callbacks)
-    if validation is not None:
+    seconds = time.perf_counter() - started
+    threshold, validation_card = None, None
+    if val_idx is not None:
         # What the classifier sees at prediction: every step but the last, samplers skipped.
-        validation = (pipe[:-1].transform(validation[0]), validation[1])
+        validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
+        if threshold_rule != "keep":
+            target = None if threshold_rule == "youden" else threshold_rule
+            point = set_operating_point(clf, *validation, target_sensitivity=target)
+            threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
+                         "specificity": point.specificity,
+                         "rule": f"{point.criterion} on the validation patients"}
+        report = evaluate(clf, *validation, groups=groups[val_idx], random_state=0)
+        validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
+                           "report": validation_metrics(report)}
+    pipe.model_card_ = new_card(
+        recipe={**params, "random_state": random_state},
+        training=describe_films(paths[train_idx], labels[train_idx], groups[train_idx]),
+        validation=validation_card, threshold=threshold, trained_seconds=seconds,
+    )
     return pipe, validation

@@ -35,7 +35,8 @@ def _copy(saved, tmp_path):
 
 def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(saved):
     pipe, folder, paths = saved
-    assert sorted(p.name for p in folder.iterdir()) == ["model.keras", "pipeline.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "model.keras", "model_card.json",
+                                                        "pipeline.json"]
     code = ("import sys, skpneumo; m = skpneumo.load_model(sys.argv[1]); "
             "print(type(m).__name__, m.named_steps['clf'].threshold, "
             "' '.join(repr(float(p)) for p in m.predict_proba(sys.argv[2:])[:, 1]))")
@@ -46,6 +47,23 @@ def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(save
     loaded = load_model(folder)
     assert loaded.get_params()["clf__dense_units"] == (4,) and loaded.named_steps["resize"].size == 32
     assert loaded.named_steps["clf"].phases_ == pipe.named_steps["clf"].phases_
+
+
+def test_the_card_says_what_is_not_known_and_when_the_threshold_was_changed(saved, tmp_path):
+    pipe, folder, _ = saved
+    card = load_model(folder).model_card_  # a 0.1 model: fitted before cards existed
+    assert card["training_data"] is None and card["validation"] is None
+    assert card["threshold"]["value"] == 0.4 and card["threshold"]["rule"].startswith("not chosen")
+    text = (folder / "MODEL_CARD.md").read_text()
+    assert "None: no films were held out" in text and "Not a medical device" in text
+    recorded = {"value": 0.61, "rule": "youden on the validation patients", "sensitivity": 0.9, "specificity": 0.8}
+    pipe.model_card_ = {**card, "threshold": recorded}
+    try:
+        save_model(pipe, tmp_path / "moved")
+    finally:
+        del pipe.model_card_
+    changed = load_model(tmp_path / "moved").model_card_["threshold"]
+    assert changed["value"] == 0.4 and "set by hand" in changed["rule"] and "chose 0.61" in changed["rule"]
 
 
 def test_the_cli_takes_a_folder(saved, capsys):
