@@ -64,6 +64,7 @@ _EXPORTS = {
     "load_model": ".workflows",
     "predict_on_cluster": ".workflows",
     "predict_paths": ".workflows",
+    "pretrained": ".workflows",
     "save_model": ".workflows",
 }
 

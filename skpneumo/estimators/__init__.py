@@ -10,6 +10,7 @@ _EXPORTS = {
     "PneumoniaPipeline": ".pipeline",
     "make_pipeline": ".pipeline",
     "PRESETS": ".presets",
+    "init_params": ".presets",
     "preset_params": ".presets",
     "preset_validation": ".presets",
     "DEFAULT_TTA": ".tta",

@@ -77,6 +77,10 @@ class PneumoniaClassifier(KerasClassifier):
         twice as sharp). Against a shortcut of the Kermany films: NORMAL films are
         sharper than PNEUMONIA films, and blurrier films from another machine would
         then look like pneumonia.
+    gamma : float, default=0.0
+        Maximum augmentation change of exposure: each training image is raised to a
+        random power log-uniform in ``[1 / (1 + gamma), 1 + gamma]`` (0.5: 0.67 to
+        1.5), which darkens or lightens the mid-tones as another console would.
     horizontal_flip : bool, default=False
         Random left-right flips; off because the heart is on the left.
     epochs : int, default=10
@@ -190,6 +194,7 @@ class PneumoniaClassifier(KerasClassifier):
         shift=0.1,
         contrast=0.1,
         sharpness=0.0,
+        gamma=0.0,
         horizontal_flip=False,
         epochs=10,
         learning_rate=1e-3,
@@ -220,6 +225,7 @@ class PneumoniaClassifier(KerasClassifier):
         self.shift = shift
         self.contrast = contrast
         self.sharpness = sharpness
+        self.gamma = gamma
         self.horizontal_flip = horizontal_flip
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -286,6 +292,7 @@ class PneumoniaClassifier(KerasClassifier):
             ("shift", is_real(self.shift, 0, 1), "a float in [0, 1)"),
             ("contrast", is_real(self.contrast, 0, 1), "a float in [0, 1)"),
             ("sharpness", is_real(self.sharpness, 0, 0.5, True), "a float in [0, 0.5]"),
+            ("gamma", is_real(self.gamma, 0, 10, True), "a float in [0, 10]"),
             ("horizontal_flip", isinstance(self.horizontal_flip, bool), "True or False"),
             ("epochs", is_int(self.epochs, 0), "an integer >= 0"),
             ("learning_rate", is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
@@ -481,7 +488,8 @@ class PneumoniaClassifier(KerasClassifier):
         augmentation = None
         if self.augment:
             augmentation = build_augmentation(
-                self.rotation, self.zoom, self.shift, self.contrast, self.horizontal_flip, self.sharpness
+                self.rotation, self.zoom, self.shift, self.contrast, self.horizontal_flip, self.sharpness,
+                self.gamma,
             )
         with precision_scope(self.mixed_precision):
             return build_model(
@@ -507,7 +515,7 @@ class PneumoniaClassifier(KerasClassifier):
         # Models pickled by earlier versions may hold scikeras' callback copies, unused now.
         state = {k: v for k, v in state.items() if k not in ("_fit_callbacks", "_predict_callbacks")}
         # Parameters added since: their defaults, which is what those models trained with.
-        state = {"sharpness": 0.0, **state}
+        state = {"sharpness": 0.0, "gamma": 0.0, **state}
         super().__setstate__(state)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, validation_data=None):

@@ -13,7 +13,7 @@ from ..preprocessing import GrayscaleToRGB, ImageLoader, ImageSMOTE, ImageTransf
 from ..utils.images import check_not_one_path, is_path
 from ..utils.validation import check_binary_labels, is_int
 from .classifier import PneumoniaClassifier
-from .presets import preset_params
+from .presets import init_params, preset_params
 
 
 def _is_loaded(X):
@@ -314,7 +314,7 @@ class PneumoniaPipeline(Pipeline):
         return self._in_chunks("predict", X, params)
 
 
-def make_pipeline(preset=None, **params):
+def make_pipeline(preset=None, *, init=None, **params):
     """Build the default pipeline: load, resize, RGB, SMOTE, normalize, classifier.
 
     Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
@@ -332,6 +332,13 @@ def make_pipeline(preset=None, **params):
     preset : {"cpu", "gpu"} or None, default=None
         A named training recipe (see :mod:`skpneumo.estimators.presets`); its from-scratch
         variant when ``weights=None``. ``params`` override the preset's values.
+    init : str, path-like or None, default=None
+        Start from a trained model instead: a shipped model's name
+        (``"kermany-v1"``) or a model folder. The pipeline takes its image size,
+        CLAHE step and network, initialises the backbone from its weights, and
+        adapts (a new head on the frozen backbone, then its top layers; see
+        :func:`~skpneumo.estimators.presets.init_params`). ``params`` override.
+        Not with ``preset``.
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a
         step name to replace or disable a step (``smote=None``), or a bare parameter
@@ -352,7 +359,11 @@ def make_pipeline(preset=None, **params):
     >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
     'smallcnn'
     """
-    if preset is not None:
+    if init is not None:
+        if preset is not None:
+            raise ValueError("make_pipeline takes a preset or init (a trained model to start from), not both.")
+        params = {**init_params(init), **params}
+    elif preset is not None:
         weights = params.get("clf__weights", params.get("weights", "imagenet"))
         # Explicit parameters come later, so they win, whatever form they use.
         params = {**preset_params(preset, weights), **params}

@@ -7,6 +7,12 @@ a variant for pre-trained ImageNet weights and one for training from scratch
 are designs that await a measurement.
 """
 
+import hashlib
+import json
+from pathlib import Path
+
+from ..network.pretrained import backbone_weights_file, is_shipped_name, shipped_model_path, shipped_models
+
 PRESETS = {
     # Transfer learning as designed: augmentation, frozen backbone, then fine-tuning;
     # SMOTE (the pipeline's default) balances the classes, as validation favoured.
@@ -75,6 +81,60 @@ def preset_validation(name):
     if name not in PRESET_VALIDATION:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}.")
     return dict(PRESET_VALIDATION[name])
+
+
+# Adapting a trained model to a few hundred local films: a new head on its frozen
+# backbone, then its top layers at a tenth of the learning rate, with early stopping.
+ADAPTATION = {
+    "augment": True, "epochs": 10, "learning_rate": 1e-3,
+    "fine_tune_layers": 6, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-4,
+    "class_weight": None, "early_stopping_patience": 3,
+}
+
+
+def init_params(init):
+    """Pipeline parameters that start a new model from a trained one's backbone.
+
+    The new pipeline keeps the trained one's image size, CLAHE step and network
+    (backbone, head widths, dropout), initialises the backbone from it and adapts
+    with :data:`ADAPTATION`.
+
+    Parameters
+    ----------
+    init : str or path-like
+        A shipped model's name (``"kermany-v1"``, see
+        :func:`skpneumo.network.pretrained.shipped_models`) or a model folder
+        written by :func:`skpneumo.save_model`.
+
+    Returns
+    -------
+    dict
+        Parameters for :func:`skpneumo.make_pipeline`.
+
+    Raises
+    ------
+    ValueError
+        If ``init`` is neither a shipped name nor a model folder.
+    """
+    from ..preprocessing import CLAHE
+
+    if is_shipped_name(init):
+        folder, cache_name = shipped_model_path(init), init
+    else:
+        folder = Path(init)
+        if not (folder / "pipeline.json").is_file() or not (folder / "model.keras").is_file():
+            raise ValueError(f"init must name a shipped model ({', '.join(shipped_models()) or 'none'}) "
+                             f"or a model folder saved by skpneumo.save_model; got {init!r}.")
+        cache_name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    steps = {entry["name"]: entry for entry in json.loads((folder / "pipeline.json").read_text())["steps"]}
+    clf, size = steps["clf"]["params"], steps["resize"]["params"]["size"]
+    return {
+        **ADAPTATION,
+        "size": tuple(size) if isinstance(size, list) else size,  # JSON has no tuples
+        "clahe": CLAHE(**steps["clahe"]["params"]) if steps["clahe"]["class"] == "CLAHE" else None,
+        "backbone": clf["backbone"], "dense_units": tuple(clf["dense_units"]), "dropout": clf["dropout"],
+        "weights": str(backbone_weights_file(folder / "model.keras", cache_name)),
+    }
 
 
 def preset_params(name, weights="imagenet"):

@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 from ..exceptions import WeightsUnavailableError
+from .pretrained import keras_weights_cache
 
 
 @dataclass(frozen=True)
@@ -151,18 +152,6 @@ BACKBONES = {
     ),
     "smallcnn": Backbone(SmallCNN, "tf"),
 }
-
-def keras_weights_cache():
-    """Folder where Keras looks for downloaded application weights.
-
-    Returns
-    -------
-    str
-        ``$KERAS_HOME/models``, or ``~/.keras/models`` when ``KERAS_HOME`` is unset.
-    """
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models")
-
 
 def _weights_cache_dirs():
     # Keras falls back to /tmp/.keras when the home folder is not writable.

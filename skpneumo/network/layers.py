@@ -104,7 +104,42 @@ class RandomAffine(layers.Layer):
                 "shift": self.shift, "seed": self.seed}
 
 
-def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpness=0.0):
+@keras.saving.register_keras_serializable(package="skpneumo")
+class RandomGamma(layers.Layer):
+    """Random exposure: each image raised to its own power, active in training only.
+
+    Films of another machine or console differ in their grey-level curve; a power
+    ``x ** g`` with ``g`` log-uniform in ``[1 / (1 + gamma), 1 + gamma]`` darkens or
+    lightens the mid-tones while black stays black and white stays white.
+
+    Parameters
+    ----------
+    gamma : float
+        Maximum relative change of the exponent (0.5: exponents 0.67 to 1.5).
+    seed : int or None
+        Seed of the layer's random generator.
+    """
+
+    def __init__(self, gamma=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.gamma, self.seed = gamma, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        limit = math.log1p(self.gamma)
+        log_g = keras.random.uniform((ops.shape(inputs)[0], 1, 1, 1), -limit, limit, seed=self.seed_generator)
+        return ops.power(ops.clip(inputs, 0.0, 1.0), ops.cast(ops.exp(log_g), inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma, "seed": self.seed}
+
+
+def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpness=0.0, gamma=0.0):
     """Random augmentation block, active in training only.
 
     Parameters
@@ -121,6 +156,8 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpne
         of itself by a random factor in ``[0.5 - sharpness, 0.5 + sharpness]`` of
         Keras' ``RandomSharpness`` (0 fully smoothed, 0.5 unchanged, 1 twice as
         sharp).
+    gamma : float, default=0.0
+        Maximum relative change of a random exposure exponent (:class:`RandomGamma`).
 
     Returns
     -------
@@ -134,6 +171,8 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpne
         steps.append(RandomAffine(rotation, zoom, shift))
     if contrast:
         steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0)))
+    if gamma:
+        steps.append(RandomGamma(gamma))
     if sharpness:
         steps.append(layers.RandomSharpness((0.5 - sharpness, 0.5 + sharpness), value_range=(0.0, 1.0)))
     return keras.Sequential(steps, name="augmentation") if steps else None

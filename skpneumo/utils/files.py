@@ -20,8 +20,8 @@ def _existing_folder_of(path):
     return folder
 
 
-def _temporary_name(folder, name):
-    return Path(folder) / f".{name}.{uuid.uuid4().hex}.tmp"
+def _temporary_name(folder, name, suffix=""):
+    return Path(folder) / f".{name}.{uuid.uuid4().hex}.tmp{suffix}"
 
 
 def _sync(path):
@@ -56,7 +56,7 @@ def check_output_file(path):
         raise PermissionError(f"cannot write to '{folder}': permission denied")
 
 
-def write_file_atomically(path, write):
+def write_file_atomically(path, write, suffix=""):
     """Call ``write(tmp_path)``, then move the file to ``path``; never leave half a file.
 
     Parameters
@@ -65,10 +65,13 @@ def write_file_atomically(path, write):
         The file to create or replace; its folder must exist.
     write : callable
         Writes the whole file to the path it is given (``joblib.dump`` does).
+    suffix : str, default=""
+        Ending of the temporary name, for writers that insist on one (Keras
+        weights files end in ``.weights.h5``).
     """
     path = Path(path)
     folder = _existing_folder_of(path)
-    tmp = _temporary_name(folder, path.name)
+    tmp = _temporary_name(folder, path.name, suffix)
     try:
         write(tmp)
         _sync(tmp)

@@ -10,6 +10,7 @@ from ..utils.lazy import lazy_exports
 _EXPORTS = {
     "predict_on_cluster": ".cluster",
     "load_model": ".persistence",
+    "pretrained": ".persistence",
     "save_model": ".persistence",
     "explain_paths": ".explanation",
     "per_file": ".prediction",

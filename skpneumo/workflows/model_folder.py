@@ -75,6 +75,14 @@ def _step_entry(name, step):
     return {"name": name, "class": cls, "params": params}
 
 
+def _without_optimizer(network):
+    """An uncompiled copy of ``network`` with its weights: the optimizer's state (twice the
+    weights, for Adam) is training state, not part of a model to predict with."""
+    copy = keras.Model.from_config(network.get_config())  # clone_model would compile it again
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 def save_model_folder(model, folder):
     """Save a fitted skpneumo pipeline as a folder that loads without pickle.
 
@@ -118,7 +126,7 @@ def save_model_folder(model, folder):
         (tmp / PIPELINE_FILE).write_text(json.dumps(description, indent=2) + "\n")
         for name, text in card_files(card).items():
             (tmp / name).write_text(text, encoding="utf-8")
-        clf.model_.save(tmp / NETWORK_FILE)
+        _without_optimizer(clf.model_).save(tmp / NETWORK_FILE)
 
     write_folder_atomically(folder, write)
 

@@ -1,4 +1,4 @@
-"""Saving and loading fitted models as joblib files, safely and with clear errors."""
+"""Saving and loading fitted models (joblib files, model folders, shipped models) with clear errors."""
 
 import contextlib
 import importlib
@@ -8,6 +8,7 @@ import sys
 import joblib
 
 from ..exceptions import ModelFileError
+from ..network.pretrained import is_shipped_name, shipped_model_path
 from ..utils.files import write_file_atomically
 
 JOBLIB_SUFFIXES = (".joblib", ".pkl")
@@ -70,7 +71,9 @@ def load_model(path):
     Parameters
     ----------
     path : path-like
-        The model folder or joblib file.
+        The model folder or joblib file, or the name of a model shipped with the
+        package (``"kermany-v1"``, see :func:`pretrained`) when no file or folder
+        of that name exists.
 
     Returns
     -------
@@ -83,6 +86,8 @@ def load_model(path):
         something that is not a fitted binary classifier.
     """
     # Checked before joblib imports TensorFlow: a typo fails in milliseconds.
+    if not os.path.exists(path) and is_shipped_name(path):
+        path = shipped_model_path(path)
     if os.path.isdir(path):
         from .model_folder import load_model_folder  # Keras: imported when needed
 
@@ -104,3 +109,35 @@ def load_model(path):
         raise ModelFileError(f"'{path}' does not hold a fitted skpneumo pipeline or a fitted binary classifier "
                              f"with predict_proba (it holds a {type(model).__name__})")
     return model
+
+
+def pretrained(name=None):
+    """A model shipped with the package, ready to predict, offline.
+
+    Parameters
+    ----------
+    name : str or None, default=None
+        Its name; None is the default model, ``"kermany-v1"``: the ``cpu``
+        recipe trained on the 5,216 training films of Kermany et al. (pediatric,
+        one hospital). Its model card (``model.model_card_``, and
+        ``MODEL_CARD.md`` in its folder) says how it was trained and validated
+        and what it is not for.
+
+    Returns
+    -------
+    PneumoniaPipeline
+        Fitted; ``predict_proba`` takes image files or arrays.
+
+    Raises
+    ------
+    ValueError
+        If no shipped model has that name (the message lists them).
+
+    Examples
+    --------
+    >>> import skpneumo
+    >>> model = skpneumo.pretrained()  # doctest: +SKIP
+    >>> model.predict(["xray.jpeg"])  # doctest: +SKIP
+    array(['PNEUMONIA'], dtype='<U9')
+    """
+    return load_model(shipped_model_path(name))

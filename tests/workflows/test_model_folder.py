@@ -1,11 +1,15 @@
 """The portable model folder: JSON and a .keras network, loaded without pickle."""
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+
+import h5py
 
 import numpy as np
 import pytest
@@ -47,6 +51,10 @@ def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(save
     loaded = load_model(folder)
     assert loaded.get_params()["clf__dense_units"] == (4,) and loaded.named_steps["resize"].size == 32
     assert loaded.named_steps["clf"].phases_ == pipe.named_steps["clf"].phases_
+    # The network only: Adam's state would triple the file.
+    with zipfile.ZipFile(folder / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights and "layers" in weights
 
 
 def test_the_card_says_what_is_not_known_and_when_the_threshold_was_changed(saved, tmp_path):

@@ -1,0 +1,72 @@
+"""Shipped models: loading by name, offline, and starting a new model from one."""
+
+import json
+
+import numpy as np
+import pytest
+
+import skpneumo
+import skpneumo.network.pretrained as shipped
+from skpneumo import cli, fit_model, load_model, make_pipeline, pretrained, save_model
+from skpneumo.datasets import make_synthetic_xrays
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    return make_synthetic_xrays(tmp_path_factory.mktemp("films"), n_per_class=8, size=32, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def trained(films, tmp_path_factory):
+    """A small model folder standing in for a shipped one (the real one is trained on real films)."""
+    params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
+    pipe, _ = fit_model(films.paths, films.labels, params=params, random_state=0)
+    root = tmp_path_factory.mktemp("shipped")
+    save_model(pipe, root / "tiny-v1")
+    return pipe, root
+
+
+@pytest.fixture
+def ship(trained, monkeypatch, tmp_path):
+    monkeypatch.setattr(shipped, "SHIPPED_FOLDER", trained[1])
+    monkeypatch.setattr(shipped, "DEFAULT_MODEL", "tiny-v1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return trained[0]
+
+
+def test_a_shipped_model_loads_by_name_and_predicts_as_saved(ship, films, capsys, tmp_path, monkeypatch):
+    expected = ship.predict_proba(films.paths)
+    for model in (pretrained(), pretrained("tiny-v1"), load_model("tiny-v1")):
+        np.testing.assert_allclose(model.predict_proba(films.paths), expected, atol=1e-6)
+        assert model.model_card_["threshold"]["rule"] == "youden on the validation patients"
+    assert cli.main(["predict", "tiny-v1", str(films.paths[0]), "--format", "json", "--quiet"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["probability"] == pytest.approx(expected[0, 1], abs=1e-6)
+    # A file or folder of that name wins over the shipped model.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny-v1").mkdir()
+    with pytest.raises(skpneumo.ModelFileError, match="lacks"):
+        load_model("tiny-v1")
+
+
+def test_an_unknown_name_lists_the_shipped_models(ship):
+    with pytest.raises(ValueError, match="no shipped model is named 'nope'; shipped models: tiny-v1"):
+        pretrained("nope")
+    with pytest.raises(skpneumo.ModelFileError, match="not found"):
+        load_model("nope")
+
+
+def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(ship, films):
+    source = ship.named_steps["clf"].model_.get_layer("backbone").get_weights()
+    pipe = make_pipeline(init="tiny-v1", epochs=1, fine_tune_epochs=0, random_state=0)
+    assert pipe.named_steps["resize"].size == 32 and pipe.named_steps["clf"].dense_units == (4,)
+    assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].augment
+    pipe.fit(films.paths, films.labels)
+    # Phase 1 trains a new head on the frozen backbone: the backbone is the source's, bit for bit.
+    adapted = pipe.named_steps["clf"].model_.get_layer("backbone").get_weights()
+    assert len(adapted) == len(source) and all(np.array_equal(a, b) for a, b in zip(adapted, source))
+    assert pipe.named_steps["clf"].phases_[0]["trained"] == "head"
+    with pytest.raises(ValueError, match="a preset or init"):
+        make_pipeline(preset="cpu", init="tiny-v1")
+    with pytest.raises(ValueError, match="init must name a shipped model"):
+        make_pipeline(init="no-such-model")
