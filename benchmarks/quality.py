@@ -173,6 +173,11 @@ def main(argv=None):
                   for rule, t in thresholds.items()}}
         for name, r in reports.items()
     }
+    # Scores under every change, for threshold rules studied after the run.
+    np.savez_compressed(out / "scores.npz", **{
+        f"{part} {name} {kind}": getattr(report, f"y_{kind}")
+        for part, group in (("validation", {"clean": val_clean, **val_stress}), ("report", reports))
+        for name, report in group.items() for kind in ("true", "score")})
     table = stress_table(reports, thresholds)
     results["stress_table"] = table
     print("validation part (early stopping and threshold):\n" + val_clean.summary())

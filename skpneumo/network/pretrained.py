@@ -89,7 +89,7 @@ def backbone_weights_file(network_file, cache_name):
     """
     import keras
 
-    from . import layers  # noqa: F401  (the custom layers, registered for loading)
+    from .layers import ImageNetPreprocessing  # noqa: F401  (registers the custom layers for loading)
 
     # Beside Keras' downloaded weights, so air-gapped sites manage one folder.
     target = Path(keras_weights_cache()) / "skpneumo" / f"{cache_name}.backbone.weights.h5"
