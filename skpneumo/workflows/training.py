@@ -1,6 +1,7 @@
 """Training the default pipeline on image files, with a patient-level validation split."""
 
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -167,7 +168,14 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
         if threshold_rule != "keep":
             target = None if threshold_rule == "youden" else threshold_rule
-            point = set_operating_point(clf, *validation, target_sensitivity=target)
+            try:
+                point = set_operating_point(clf, *validation, target_sensitivity=target)
+            except ValueError as exc:
+                if target is None:
+                    raise
+                # An unreachable target must not throw away a finished training run.
+                warnings.warn(f"{exc} The threshold maximises Youden's J instead.", UserWarning, stacklevel=2)
+                point = set_operating_point(clf, *validation)
             threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
                          "specificity": point.specificity,
                          "rule": f"{point.criterion} on the validation patients"}

@@ -9,8 +9,9 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
 from skpneumo import explain_paths, fit_model, load_model, predict_paths
+from skpneumo.estimators.presets import PRESET_VALIDATION
 from skpneumo.evaluation import choose_threshold
-from skpneumo.workflows import patient_validation_split
+from skpneumo.workflows import patient_validation_split, training
 from skpneumo.datasets import make_synthetic_xrays
 from skpneumo.workflows.prediction import file_rows
 
@@ -95,17 +96,35 @@ def test_fit_model_keeps_the_callers_callbacks(tmp_path):
     assert X_val.dtype == np.float32 and X_val.shape[1:] == (32, 32, 3) and len(X_val) == len(y_val) > 0
 
 
-def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path):
+def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, monkeypatch):
     data = make_synthetic_xrays(tmp_path, n_per_class=10, size=32, random_state=0)
+    # The preset's own target (0.95) needs a model that learned; one epoch on 16 films has not.
+    monkeypatch.setitem(PRESET_VALIDATION, "cpu", {"val_size": 0.2, "threshold_rule": 0.5})
     params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
     # No val_size, no groups: the preset's 20% of the patients, read from the file names.
     pipe, (X_val, y_val) = fit_model(data.paths, data.labels, params=params, random_state=0)
     _, val = patient_validation_split(data.groups, data.labels, 0.2, 0)
     assert sorted(y_val) == sorted(data.labels[val])
     clf = pipe.named_steps["clf"]
-    expected = choose_threshold(y_val, clf.predict_proba(X_val)[:, 1])
+    expected = choose_threshold(y_val, clf.predict_proba(X_val)[:, 1], target_sensitivity=0.5)
     assert clf.threshold == expected.threshold != 0.5
-    assert pipe.model_card_["threshold"]["rule"] == "youden on the validation patients"
+    assert pipe.model_card_["threshold"]["rule"] == "target_sensitivity=0.5 on the validation patients"
     assert pipe.model_card_["training_data"]["n_images"] == len(data.paths) - len(val)
     with pytest.raises(ValueError, match="hold out some"):
         fit_model(data.paths, data.labels, params=params, val_size=0, threshold_rule="youden")
+
+
+def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, monkeypatch):
+    data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
+    real = training.set_operating_point
+
+    def unreachable(clf, X, y, target_sensitivity=None):
+        if target_sensitivity is not None:
+            raise ValueError("target_sensitivity=0.95 cannot be reached on these data.")
+        return real(clf, X, y)
+
+    monkeypatch.setattr(training, "set_operating_point", unreachable)
+    params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
+    with pytest.warns(UserWarning, match="cannot be reached.*Youden's J instead"):
+        pipe, _ = fit_model(data.paths, data.labels, params=params, random_state=0)
+    assert pipe.model_card_["threshold"]["rule"] == "youden on the validation patients"

@@ -20,7 +20,7 @@ def films(tmp_path_factory):
 def trained(films, tmp_path_factory):
     """A small model folder standing in for a shipped one (the real one is trained on real films)."""
     params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
-    pipe, _ = fit_model(films.paths, films.labels, params=params, random_state=0)
+    pipe, _ = fit_model(films.paths, films.labels, params=params, threshold_rule="youden", random_state=0)
     root = tmp_path_factory.mktemp("shipped")
     save_model(pipe, root / "tiny-v1")
     return pipe, root
