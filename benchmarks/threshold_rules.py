@@ -3,8 +3,8 @@
 Each ``benchmarks/quality.py`` run saves ``scores.npz``: the labels and scores of its
 validation and report parts, clean and under every change of the stress report. For
 each rule (chosen on the validation part only) this prints the threshold, the report
-part's clean sensitivity and specificity, and the lowest sensitivity and specificity
-over all changes, per run::
+part's clean sensitivity and specificity, the lowest sensitivity and specificity over
+all changes and the mean specificity over them, per run::
 
     python benchmarks/threshold_rules.py bench-base bench-gamma bench-clahe
 """
@@ -49,15 +49,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="output folders of quality.py")
     args = parser.parse_args(argv)
-    print("| run | rule | threshold | clean sens. / spec. | worst sens. / worst spec. under changes |")
-    print("|---|---|---|---|---|")
+    print("| run | rule | threshold | clean sens. / spec. | worst sens. / worst spec. under changes | mean spec. |")
+    print("|---|---|---|---|---|---|")
     for run in args.runs:
         scores = load_scores(run)
         for rule, threshold in rules(scores["validation"]).items():
             clean = rates(*scores["report"]["clean"], threshold)
             under = [rates(*v, threshold) for v in scores["report"].values()]
             print(f"| {Path(run).name} | {rule} | {threshold:.3f} | {clean[0]:.3f} / {clean[1]:.3f} | "
-                  f"{min(u[0] for u in under):.3f} / {min(u[1] for u in under):.3f} |")
+                  f"{min(u[0] for u in under):.3f} / {min(u[1] for u in under):.3f} | "
+                  f"{np.mean([u[1] for u in under]):.3f} |")
 
 
 if __name__ == "__main__":
