@@ -1,14 +1,17 @@
 """Shipped models: loading by name, offline, and starting a new model from one."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import skpneumo
 import skpneumo.network.pretrained as shipped
-from skpneumo import cli, fit_model, load_model, make_pipeline, pretrained, save_model
+from skpneumo import cli, load_model, make_pipeline, pretrained, save_model
 from skpneumo.datasets import make_synthetic_xrays
+
+LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +20,9 @@ def films(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(films, tmp_path_factory):
-    """A small model folder standing in for a shipped one (the real one is trained on real films)."""
-    params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
-    pipe, _ = fit_model(films.paths, films.labels, params=params, threshold_rule="youden", random_state=0)
+def trained(tmp_path_factory):
+    """A tiny model folder standing in for a shipped one (the real one is trained on real films)."""
+    pipe = load_model(LEGACY_MODEL)  # smallcnn at 32 px, threshold 0.4: no training here
     root = tmp_path_factory.mktemp("shipped")
     save_model(pipe, root / "tiny-v1")
     return pipe, root
@@ -38,7 +40,7 @@ def test_a_shipped_model_loads_by_name_and_predicts_as_saved(ship, films, capsys
     expected = ship.predict_proba(films.paths)
     for model in (pretrained(), pretrained("tiny-v1"), load_model("tiny-v1")):
         np.testing.assert_allclose(model.predict_proba(films.paths), expected, atol=1e-6)
-        assert model.model_card_["threshold"]["rule"] == "youden on the validation patients"
+        assert model.model_card_["threshold"]["value"] == 0.4 and model.named_steps["clf"].threshold == 0.4
     assert cli.main(["predict", "tiny-v1", str(films.paths[0]), "--format", "json", "--quiet"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["probability"] == pytest.approx(expected[0, 1], abs=1e-6)
@@ -56,9 +58,13 @@ def test_an_unknown_name_lists_the_shipped_models(ship):
         load_model("nope")
 
 
-def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(ship, films):
-    source = ship.named_steps["clf"].model_.get_layer("backbone").get_weights()
-    pipe = make_pipeline(init="tiny-v1", epochs=1, fine_tune_epochs=0, random_state=0)
+def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(films, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    trained = make_pipeline(weights=None, backbone="smallcnn", size=32, epochs=0, fine_tune_layers="all",
+                            fine_tune_epochs=1, dense_units=(4,), random_state=0).fit(films.paths, films.labels)
+    save_model(trained, tmp_path / "mine")
+    source = trained.named_steps["clf"].model_.get_layer("backbone").get_weights()
+    pipe = make_pipeline(init=tmp_path / "mine", epochs=1, fine_tune_epochs=0, random_state=0)
     assert pipe.named_steps["resize"].size == 32 and pipe.named_steps["clf"].dense_units == (4,)
     assert pipe.named_steps["clf"].backbone == "smallcnn" and pipe.named_steps["clf"].augment
     pipe.fit(films.paths, films.labels)
@@ -67,6 +73,6 @@ def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(ship, films
     assert len(adapted) == len(source) and all(np.array_equal(a, b) for a, b in zip(adapted, source))
     assert pipe.named_steps["clf"].phases_[0]["trained"] == "head"
     with pytest.raises(ValueError, match="a preset or init"):
-        make_pipeline(preset="cpu", init="tiny-v1")
+        make_pipeline(preset="cpu", init=tmp_path / "mine")
     with pytest.raises(ValueError, match="init must name a shipped model"):
         make_pipeline(init="no-such-model")
