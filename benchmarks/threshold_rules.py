@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from quality import rates  # benchmarks/ is on the path of its own scripts
 
 
 def load_scores(folder):
@@ -24,11 +25,6 @@ def load_scores(folder):
         change, kind = rest.rsplit(" ", 1)
         parts.setdefault(part, {}).setdefault(change, {})[kind] = data[key]
     return {part: {c: (v["true"], v["score"]) for c, v in changes.items()} for part, changes in parts.items()}
-
-
-def rates(y_true, y_score, threshold):
-    sick, called = y_true == 1, y_score >= threshold
-    return float(np.mean(called[sick])), float(np.mean(~called[~sick]))
 
 
 def rules(validation):

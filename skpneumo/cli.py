@@ -95,7 +95,10 @@ def _classifier_params(args):
 def _threshold_rule(args):
     """fit_model's threshold_rule for --target-sensitivity/--youden; None: the preset's."""
     rule = "youden" if args.youden else args.target_sensitivity
-    if rule is not None and not (args.val_size or (args.val_size is None and args.preset)):
+    if rule is not None and args.val_size == 0:
+        raise CLIError("--target-sensitivity and --youden choose the threshold on validation patients, "
+                       "but --val-size 0 holds out nobody")
+    if rule is not None and args.val_size is None and not args.preset:
         raise CLIError("--target-sensitivity and --youden choose the threshold on the validation "
                        "patients: add --val-size")
     return rule
@@ -296,6 +299,9 @@ def _non_negative_int(text):
     return value
 
 
+MODEL_HELP = "a model folder or .joblib file saved by skpneumo fit, or a shipped model's name (kermany-v1)"
+
+
 def _fraction(text):
     value = float(text)
     if not 0 < value < 1:
@@ -397,15 +403,15 @@ def build_parser():
                           "columns (default: parsed from the file names)")
     point = fit.add_mutually_exclusive_group()
     point.add_argument("--target-sensitivity", type=_sensitivity, metavar="S",
-                       help="store the highest threshold reaching sensitivity S on the validation patients")
+                       help="store the highest threshold reaching sensitivity S on the validation patients "
+                            "(the presets' rule: S = 0.95)")
     point.add_argument("--youden", action="store_true",
-                       help="store the threshold maximising Youden's J on the validation patients "
-                            "(the presets' rule)")
+                       help="store the threshold maximising Youden's J on the validation patients")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",
                         description="Evaluate MODEL on DATA_DIR and write a report folder.")
-    ev.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
+    ev.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     ev.add_argument("data_dir", metavar="DATA_DIR")
     ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
     ev.add_argument("--threshold", type=_unit_interval,
@@ -429,7 +435,7 @@ def build_parser():
 
     pr = sub.add_parser("predict", parents=[common], help="predict images or folders",
                         description="One row per image: path, probability, label.")
-    pr.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
+    pr.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     pr.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     pr.add_argument("--format", choices=["csv", "json"], default="csv")
     pr.add_argument("--threshold", type=_unit_interval,
@@ -444,7 +450,7 @@ def build_parser():
                         description="Write a Grad-CAM overlay PNG per image (where the model found "
                                     "pneumonia evidence) to --out; print path, probability, label "
                                     "and overlay file as CSV.")
-    ex.add_argument("model", metavar="MODEL", help="a model folder or .joblib file saved by skpneumo fit")
+    ex.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     ex.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
     ex.add_argument("--out", required=True, metavar="DIR", help="folder for the overlays (created if needed)")
     ex.add_argument("--alpha", type=_unit_interval, default=0.5,

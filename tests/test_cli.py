@@ -136,6 +136,8 @@ def test_predict_json_to_file(model_file, data_dir, tmp_path):
     # Checked before the (missing) data folder is even looked at.
     (["fit", "/no/such/folder", "--out", "m.joblib", "--youden"], "add --val-size"),
     (["fit", "/no/such/folder", "--out", "m.joblib", "--target-sensitivity", "0.9"], "add --val-size"),
+    (["fit", "/no/such/folder", "--out", "m.joblib", "--preset", "cpu", "--val-size", "0", "--youden"],
+     "--val-size 0 holds out nobody"),
 ])
 def test_failures_exit_1_with_one_line(argv, message, capsys):
     assert cli.main(argv) == 1

@@ -77,7 +77,7 @@ class PneumoniaClassifier(KerasClassifier):
         twice as sharp). Against a shortcut of the Kermany films: NORMAL films are
         sharper than PNEUMONIA films, and blurrier films from another machine would
         then look like pneumonia.
-    gamma : float, default=0.0
+    gamma : float in [0, 10], default=0.0
         Maximum augmentation change of exposure: each training image is raised to a
         random power log-uniform in ``[1 / (1 + gamma), 1 + gamma]`` (0.5: 0.67 to
         1.5), which darkens or lightens the mid-tones as another console would.

@@ -235,6 +235,8 @@ class PneumoniaPipeline(Pipeline):
         self : PneumoniaPipeline
         """
         self.check_before_fit(X, y)
+        # A model card describes the run that recorded it (skpneumo.fit_model): not this one.
+        self.__dict__.pop("model_card_", None)
         validation = params.get(f"{self.steps[-1][0]}__validation_data")
         if validation is not None and not isinstance(validation[0], np.ndarray):
             for item in validation[0]:

@@ -7,10 +7,10 @@ a variant for pre-trained ImageNet weights and one for training from scratch
 are designs that await a measurement.
 """
 
-import hashlib
 import json
 from pathlib import Path
 
+from ..exceptions import ModelFileError
 from ..network.pretrained import backbone_weights_file, is_shipped_name, shipped_model_path, shipped_models
 
 PRESETS = {
@@ -120,25 +120,29 @@ def init_params(init):
     ------
     ValueError
         If ``init`` is neither a shipped name nor a model folder.
+    ModelFileError
+        If the folder's ``pipeline.json`` does not describe a skpneumo pipeline.
     """
     from ..preprocessing import CLAHE
 
-    if is_shipped_name(init):
-        folder, cache_name = shipped_model_path(init), init
-    else:
-        folder = Path(init)
-        if not (folder / "pipeline.json").is_file() or not (folder / "model.keras").is_file():
-            raise ValueError(f"init must name a shipped model ({', '.join(shipped_models()) or 'none'}) "
-                             f"or a model folder saved by skpneumo.save_model; got {init!r}.")
-        cache_name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    steps = {entry["name"]: entry for entry in json.loads((folder / "pipeline.json").read_text())["steps"]}
-    clf, size = steps["clf"]["params"], steps["resize"]["params"]["size"]
+    folder = shipped_model_path(init) if is_shipped_name(init) else Path(init)
+    if not (folder / "pipeline.json").is_file() or not (folder / "model.keras").is_file():
+        raise ValueError(f"init must name a shipped model ({', '.join(shipped_models()) or 'none'}) "
+                         f"or a model folder saved by skpneumo.save_model; got {init!r}.")
+    try:
+        steps = {entry["name"]: entry for entry in json.loads((folder / "pipeline.json").read_text())["steps"]}
+        clf, size = steps["clf"]["params"], steps["resize"]["params"]["size"]
+        clahe = steps["clahe"]
+        architecture = {key: clf[key] for key in ("backbone", "dense_units", "dropout")}
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"'{folder / 'pipeline.json'}' does not describe a skpneumo pipeline "
+                             f"({type(exc).__name__}: {exc}).") from None
     return {
         **ADAPTATION,
         "size": tuple(size) if isinstance(size, list) else size,  # JSON has no tuples
-        "clahe": CLAHE(**steps["clahe"]["params"]) if steps["clahe"]["class"] == "CLAHE" else None,
-        "backbone": clf["backbone"], "dense_units": tuple(clf["dense_units"]), "dropout": clf["dropout"],
-        "weights": str(backbone_weights_file(folder / "model.keras", cache_name)),
+        "clahe": CLAHE(**clahe["params"]) if clahe.get("class") == "CLAHE" else None,
+        **architecture, "dense_units": tuple(architecture["dense_units"]),
+        "weights": str(backbone_weights_file(folder / "model.keras")),
     }
 
 

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from ..io import read_image
-from ..utils.images import is_path
+from ..preprocessing import CLAHE
+from ..utils.images import check_not_one_path, is_path
 from .scoring import evaluate
 
 
@@ -38,9 +39,27 @@ def _from_unit(unit, dtype, top):
     return np.rint(unit * top).astype(dtype)
 
 
+def _planes(function):
+    """Run ``function`` on a (H, W) or (H, W, 3) image: OpenCV drops a single channel and
+    knows nothing of alpha, so (H, W, 1) is squeezed and restored, and alpha kept as is."""
+
+    def apply(image, **params):
+        if image.ndim == 3 and image.shape[2] in (1, 4):
+            color = image[:, :, 0] if image.shape[2] == 1 else image[:, :, :3]
+            out = function(np.ascontiguousarray(color), **params)
+            if image.shape[2] == 1:
+                return out[:, :, np.newaxis]
+            return np.concatenate([out, image[:, :, 3:]], axis=2)
+        return function(image, **params)
+
+    apply.__name__, apply.__doc__ = function.__name__, function.__doc__
+    return apply
+
+
 def _per_pixel(function):
     """Apply ``function`` to the image in [0, 1] and return the image's own pixel type."""
 
+    @_planes
     def apply(image, **params):
         unit, top = _to_unit(image)
         return _from_unit(function(unit, **params), image.dtype, top)
@@ -87,6 +106,7 @@ def contrast(image, factor=0.7):
     return mean + factor * (image - mean)
 
 
+@_planes
 def noise(image, std=0.03, random_state=0):
     """Add Gaussian noise of standard deviation ``std`` (in [0, 1] units): lower dose.
 
@@ -100,6 +120,7 @@ def noise(image, std=0.03, random_state=0):
 def _through_eight_bits(function):
     """Run an 8-bit OpenCV ``function`` on any image and return the image's own pixel type."""
 
+    @_planes
     def apply(image, **params):
         unit, top = _to_unit(image)
         eight_bit = image if image.dtype == np.uint8 else _from_unit(unit, np.uint8, 255.0)
@@ -119,14 +140,18 @@ def jpeg(image, quality=30):
     return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
 
 
-@_through_eight_bits
+@_planes
 def clahe(image, clip_limit=2.0, tile_grid_size=8):
-    """Contrast-limited adaptive histogram equalisation, as some consoles apply to every film."""
-    tool = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tile_grid_size, tile_grid_size))
-    if image.ndim == 2:
-        return tool.apply(image)
-    gray = cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2GRAY)
-    return np.repeat(tool.apply(gray)[:, :, np.newaxis], image.shape[2], axis=2)
+    """Contrast-limited adaptive histogram equalisation, as some consoles apply to every film.
+
+    :class:`~skpneumo.preprocessing.CLAHE` on 8- and 16-bit films; float films go
+    through 16 bits.
+    """
+    step = CLAHE(clip_limit=clip_limit, tile_grid_size=tile_grid_size)
+    if image.dtype in (np.uint8, np.uint16):
+        return step.transform_image(image)
+    unit, top = _to_unit(image)
+    return (step.transform_image(_from_unit(unit, np.uint16, 65535.0)) / np.float32(65535)).astype(image.dtype)
 
 
 #: The acquisition changes :func:`stress_report` applies by default, by name.
@@ -179,8 +204,9 @@ def stress_report(estimator, X, y, *, shifts=None, groups="auto", n_bootstrap=0,
     Raises
     ------
     ValueError
-        If a shift is not callable or changes an image's shape, before any
-        prediction.
+        If a shift is not callable, is named ``"clean"`` or changes an image's
+        shape or pixel type, or if ``X`` is empty or its length differs from
+        ``y``'s, before any prediction.
     ImageReadError
         Naming the first film that cannot be read.
     """
@@ -188,7 +214,14 @@ def stress_report(estimator, X, y, *, shifts=None, groups="auto", n_bootstrap=0,
     for name, function in shifts.items():
         if not callable(function):
             raise ValueError(f"stress_report: shift {name!r} is not callable.")
+    if "clean" in shifts:
+        raise ValueError("stress_report: 'clean' names the unchanged films; give the shift another name.")
+    check_not_one_path(X, "stress_report: X")
     items = list(X)
+    if not items:
+        raise ValueError("stress_report: X holds no films.")
+    if len(items) != len(y):
+        raise ValueError(f"stress_report: X holds {len(items)} films but y {len(y)} labels.")
     if isinstance(groups, str) and groups == "auto":
         from ..datasets import patient_groups
 

@@ -6,6 +6,7 @@ format of :func:`skpneumo.save_model`, with its model card) that works offline.
 model from its backbone (:func:`shipped_backbone_weights`).
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -69,31 +70,30 @@ def keras_weights_cache():
     return os.path.join(home, "models")
 
 
-def backbone_weights_file(network_file, cache_name):
-    """Write the ``backbone`` of a saved network as a Keras weights file, once.
+def backbone_weights_file(network_file):
+    """Write the ``backbone`` of a saved network as a Keras weights file, once per network.
 
     Parameters
     ----------
     network_file : path-like
         A ``.keras`` network built by :class:`~skpneumo.PneumoniaClassifier`, read
         with ``safe_mode``.
-    cache_name : str
-        File name stem in the cache; the cached file is reused while it is newer
-        than ``network_file``.
 
     Returns
     -------
     pathlib.Path
-        ``<cache_name>.backbone.weights.h5`` in the ``skpneumo`` folder of
-        :func:`keras_weights_cache`.
+        ``<SHA-256 of the network file>.backbone.weights.h5`` in the ``skpneumo``
+        folder of :func:`keras_weights_cache`: named by content, so a retrained
+        network never reuses another's backbone.
     """
     import keras
 
     from .layers import ImageNetPreprocessing  # noqa: F401  (registers the custom layers for loading)
 
+    digest = hashlib.sha256(Path(network_file).read_bytes()).hexdigest()
     # Beside Keras' downloaded weights, so air-gapped sites manage one folder.
-    target = Path(keras_weights_cache()) / "skpneumo" / f"{cache_name}.backbone.weights.h5"
-    if target.is_file() and target.stat().st_mtime >= os.stat(network_file).st_mtime:
+    target = Path(keras_weights_cache()) / "skpneumo" / f"{digest}.backbone.weights.h5"
+    if target.is_file():
         return target
     network = keras.saving.load_model(network_file, compile=False, safe_mode=True)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -119,7 +119,7 @@ def pretrained(name=None):
     name : str or None, default=None
         Its name; None is the default model, ``"kermany-v1"``: the ``cpu``
         recipe trained on the 5,216 training films of Kermany et al. (pediatric,
-        one hospital). Its model card (``model.model_card_``, and
+        one hospital; 80% of the patients trained, 20% validated). Its model card (``model.model_card_``, and
         ``MODEL_CARD.md`` in its folder) says how it was trained and validated
         and what it is not for.
 

@@ -140,9 +140,9 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
                          "hold out some (val_size, or --val-size on the command line).")
     pipe = make_pipeline(**params, random_state=random_state)
     pipe.check_before_fit(paths, labels)
-    if groups is None:
+    if groups is None and val_size:
         groups = patient_groups(paths, stacklevel=2)[0]
-    groups = np.asarray(groups)
+    groups = None if groups is None else np.asarray(groups)
     clf = pipe.named_steps["clf"]
     fit_params, validation, val_idx = {}, None, None
     train_idx = np.arange(len(paths))
@@ -171,7 +171,7 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
             try:
                 point = set_operating_point(clf, *validation, target_sensitivity=target)
             except ValueError as exc:
-                if target is None:
+                if target is None or "cannot be reached" not in str(exc):
                     raise
                 # An unreachable target must not throw away a finished training run.
                 warnings.warn(f"{exc} The threshold maximises Youden's J instead.", UserWarning, stacklevel=2)
@@ -183,8 +183,9 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
                            "report": validation_metrics(report)}
     pipe.model_card_ = new_card(
-        recipe={**params, "random_state": random_state},
-        training=describe_films(paths[train_idx], labels[train_idx], groups[train_idx]),
+        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
+                "split_random_state": split_random_state},
+        training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
         validation=validation_card, threshold=threshold, trained_seconds=seconds,
     )
     return pipe, validation

@@ -24,10 +24,14 @@ def sharpness(image):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("name", sorted(ACQUISITION_SHIFTS))
 def test_every_shift_keeps_shape_and_pixel_type(name, dtype):
-    for image in (film(dtype), np.repeat(film(dtype)[:, :, None], 3, axis=2)):
+    gray = film(dtype)
+    rgba = np.dstack([gray, gray, gray, np.full_like(gray, np.iinfo(dtype).max)])
+    for image in (gray, gray[:, :, None], np.repeat(gray[:, :, None], 3, axis=2), rgba):
         changed = ACQUISITION_SHIFTS[name](image)
         assert changed.shape == image.shape and changed.dtype == image.dtype
         assert not np.array_equal(changed, image), name
+        if image.shape[-1] == 4:
+            assert np.array_equal(changed[:, :, 3], image[:, :, 3])  # alpha untouched
 
 
 def test_blur_and_downscale_soften_sharpen_hardens():
@@ -109,4 +113,10 @@ def test_stress_report_refuses_bad_shifts_before_predicting():
         stress_report(model, X, y, shifts={"crop": lambda im: im[:10]})
     with pytest.raises(ValueError, match="shift 'x' is not callable"):
         stress_report(model, X, y, shifts={"x": 3})
+    with pytest.raises(ValueError, match="'clean' names the unchanged films"):
+        stress_report(model, X, y, shifts={"clean": lambda im: im})
+    with pytest.raises(ValueError, match="X holds 2 films but y 3 labels"):
+        stress_report(model, X, y + ["NORMAL"])
+    with pytest.raises(ValueError, match="holds no films"):
+        stress_report(model, [], [])
     assert model.calls == 0

@@ -61,9 +61,10 @@ def test_the_card_says_what_is_not_known_and_when_the_threshold_was_changed(save
     pipe, folder, _ = saved
     card = load_model(folder).model_card_  # a 0.1 model: fitted before cards existed
     assert card["training_data"] is None and card["validation"] is None
-    assert card["threshold"]["value"] == 0.4 and card["threshold"]["rule"].startswith("not chosen")
+    assert card["threshold"]["value"] == 0.4 and card["threshold"]["rule"].startswith("not recorded")
+    assert card["trained"] is None and card["saved"]
     text = (folder / "MODEL_CARD.md").read_text()
-    assert "None: no films were held out" in text and "Not a medical device" in text
+    assert "## Validation\n\nNot recorded" in text and "Not a medical device" in text
     recorded = {"value": 0.61, "rule": "youden on the validation patients", "sensitivity": 0.9, "specificity": 0.8}
     pipe.model_card_ = {**card, "threshold": recorded}
     try:

@@ -76,3 +76,9 @@ def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(films, tmp_
         make_pipeline(preset="cpu", init=tmp_path / "mine")
     with pytest.raises(ValueError, match="init must name a shipped model"):
         make_pipeline(init="no-such-model")
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "pipeline.json").write_text('{"steps": [{"name": "clf"}]}')
+    (odd / "model.keras").write_bytes(b"")
+    with pytest.raises(skpneumo.ModelFileError, match="odd/pipeline.json' does not describe a skpneumo pipeline"):
+        make_pipeline(init=odd)
