@@ -98,7 +98,7 @@ def test_smote_disabled_and_class_weight(image_set):
 def test_cross_validation_with_standard_scorers(image_set):
     paths, labels, _ = image_set
     y = (labels == "PNEUMONIA").astype(int)
-    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
     scores = cross_validate(fast_pipeline(), paths, y, cv=cv, return_estimator=True, return_indices=True,
                             scoring=["roc_auc", "f1", "average_precision", "neg_log_loss"])
     for name in ("roc_auc", "f1", "average_precision", "neg_log_loss"):

@@ -39,7 +39,7 @@ def grid_search():
     rng = np.random.default_rng(0)
     y = np.array(["NORMAL", "PNEUMONIA"] * 8)
     X = (0.25 + 0.5 * (y == "PNEUMONIA")[:, None, None, None] + rng.normal(0, 0.05, (16, 32, 32, 3)))
-    clf = PneumoniaClassifier(weights=None, backbone="smallcnn", augment=False, epochs=10, learning_rate=1e-3,
+    clf = PneumoniaClassifier(weights=None, backbone="smallcnn", augment=False, epochs=4, learning_rate=3e-3,
                               fine_tune_epochs=0, batch_size=4, random_state=0)
     search = GridSearchCV(clf, {"dense_units": [(8,), (16,)]}, scoring="roc_auc", cv=StratifiedKFold(2),
                           n_jobs=2, refit=False)
