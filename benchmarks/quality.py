@@ -90,8 +90,7 @@ def stress_table(reports, thresholds):
     head = "| change | ROC AUC | " + " | ".join(f"{name} ({t:.3f})" for name, t in thresholds.items()) + " |"
     lines = [head, "|" + "---|" * (2 + len(thresholds))]
     for name, report in reports.items():
-        cells = [f"{rates(report.y_true, report.y_score, t)[0]:.3f} / {rates(report.y_true, report.y_score, t)[1]:.3f}"
-                 for t in thresholds.values()]
+        cells = ["{:.3f} / {:.3f}".format(*rates(report.y_true, report.y_score, t)) for t in thresholds.values()]
         lines.append(f"| {name} | {report.roc_auc:.4f} | " + " | ".join(cells) + " |")
     worst = {rule: min(rates(r.y_true, r.y_score, t)[1] for r in reports.values())
              for rule, t in thresholds.items()}

@@ -302,25 +302,23 @@ def _non_negative_int(text):
 MODEL_HELP = "a model folder or .joblib file saved by skpneumo fit, or a shipped model's name (kermany-v1)"
 
 
-def _fraction(text):
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+def _number_in(name, accept, wording):
+    """An argparse type: a float that ``accept`` admits, else ``wording`` with the given text."""
+
+    def parse(text):
+        value = float(text)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{wording}, got {text}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in "invalid <name> value"
+    return parse
 
 
-def _validation_fraction(text):
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def _unit_interval(text):
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+_fraction = _number_in("_fraction", lambda v: 0 < v < 1, "must be between 0 and 1")
+_validation_fraction = _number_in("_validation_fraction", lambda v: 0 <= v < 1, "must be at least 0 and below 1")
+_unit_interval = _number_in("_unit_interval", lambda v: 0 <= v <= 1, "must be between 0 and 1")
+_sensitivity = _number_in("_sensitivity", lambda v: 0 < v <= 1, "must be in (0, 1]")
 
 
 def _layers(text):
@@ -330,13 +328,6 @@ def _layers(text):
         return _non_negative_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0 or 'all', got {text!r}") from None
-
-
-def _sensitivity(text):
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
 
 
 def build_parser():

@@ -196,10 +196,7 @@ def roc_figure(report):
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 5.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _curve_figure()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Chance (AUC = 0.5)")
     if math.isnan(report.roc_auc):
         ax.text(0.5, 0.6, "ROC curve undefined:\nonly one class in y", ha="center")
@@ -231,10 +228,7 @@ def pr_figure(report):
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 5.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _curve_figure()
     prevalence = float(np.mean(report.y_true))
     ax.axhline(prevalence, linestyle="--", color="grey",
                label=f"Chance (precision = prevalence {prevalence:.3f})")
@@ -359,6 +353,14 @@ def figure_to_png(fig):
 
 def _has_scores(report):
     return report.y_score is not None and report.y_true is not None
+
+
+def _curve_figure():
+    """A square figure with one axes, for the ROC and precision-recall curves."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5.5), layout="constrained")
+    return fig, fig.add_subplot()
 
 
 def _mark_operating_point(ax, report, x, y, rates):
