@@ -41,6 +41,7 @@ _EXPORTS = {
     "Resizer": ".preprocessing",
     "ImageNetPreprocessing": ".network",
     "SmallCNN": ".network",
+    "SmallResNet": ".network",
     "PneumoniaClassifier": ".estimators",
     "PneumoniaPipeline": ".estimators",
     "make_pipeline": ".estimators",

@@ -22,7 +22,7 @@ from .exceptions import ModelFileError
 from .utils.files import check_output_file
 
 # The backbone names of skpneumo.network.BACKBONES, without importing Keras to parse arguments.
-BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn"]
+BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50", "smallcnn", "smallresnet"]
 
 DEMO_IMAGE_SIZE = 64
 DEMO_VAL_SIZE = 0.2

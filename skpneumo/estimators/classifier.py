@@ -48,11 +48,12 @@ class PneumoniaClassifier(KerasClassifier):
     Parameters
     ----------
     backbone : {"resnet50", "densenet121", "efficientnetb0", "mobilenetv3small", \
-"smallcnn"}, default="resnet50"
+"smallcnn", "smallresnet"}, default="resnet50"
         The feature extractor: a ``keras.applications`` network (DenseNet-121 is
         CheXNet's; EfficientNet-B0 and MobileNetV3-Small are cheaper on CPUs) or
-        ``"smallcnn"``, a compact network without ImageNet weights for training
-        from scratch on CPUs (see :func:`skpneumo.network.SmallCNN`).
+        ``"smallcnn"`` or ``"smallresnet"``, compact networks without ImageNet
+        weights for training from scratch on CPUs (see
+        :func:`skpneumo.network.SmallCNN` and :func:`skpneumo.network.SmallResNet`).
     weights : "imagenet", None or path-like, default="imagenet"
         Backbone initialisation: ImageNet weights (downloaded by Keras and cached in
         ``~/.keras/models``), random (``None``), or a Keras weights file of the
@@ -83,11 +84,22 @@ class PneumoniaClassifier(KerasClassifier):
         1.5), which darkens or lightens the mid-tones as another console would.
     horizontal_flip : bool, default=False
         Random left-right flips; off because the heart is on the left.
+    standardize : bool, default=False
+        Per-image intensity standardisation inside the network, in training and
+        at prediction: each image is given mean 0.5 and standard deviation 0.25
+        over its pixels, so exposure and contrast of the film no longer matter.
+    mixup : float, default=0.0
+        Mixup's ``alpha``: training images and their targets are blended in pairs
+        with weights from ``Beta(alpha, alpha)``; 0 turns it off.
     epochs : int, default=10
         Phase 1 epochs (frozen backbone with pre-trained weights, every layer from
         scratch); 0 skips phase 1.
     learning_rate : float, default=1e-3
         Adam learning rate of phase 1.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays each phase's learning rate to 0 over its epochs.
+    weight_decay : float, default=0.0
+        Decoupled weight decay of Adam (AdamW); 0 turns it off.
     fine_tune_layers : int or "all", default=30
         Number of backbone layers, from the top, trained in phase 2; 0 skips it.
     fine_tune_epochs : int, default=5
@@ -196,8 +208,12 @@ class PneumoniaClassifier(KerasClassifier):
         sharpness=0.0,
         gamma=0.0,
         horizontal_flip=False,
+        standardize=False,
+        mixup=0.0,
         epochs=10,
         learning_rate=1e-3,
+        lr_schedule="constant",
+        weight_decay=0.0,
         fine_tune_layers=30,
         fine_tune_epochs=5,
         fine_tune_learning_rate=1e-5,
@@ -227,8 +243,12 @@ class PneumoniaClassifier(KerasClassifier):
         self.sharpness = sharpness
         self.gamma = gamma
         self.horizontal_flip = horizontal_flip
+        self.standardize = standardize
+        self.mixup = mixup
         self.epochs = epochs
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
         self.fine_tune_layers = fine_tune_layers
         self.fine_tune_epochs = fine_tune_epochs
         self.fine_tune_learning_rate = fine_tune_learning_rate
@@ -294,6 +314,10 @@ class PneumoniaClassifier(KerasClassifier):
             ("sharpness", is_real(self.sharpness, 0, 0.5, True), "a float in [0, 0.5]"),
             ("gamma", is_real(self.gamma, 0, 10, True), "a float in [0, 10]"),
             ("horizontal_flip", isinstance(self.horizontal_flip, bool), "True or False"),
+            ("standardize", isinstance(self.standardize, bool), "True or False"),
+            ("mixup", is_real(self.mixup, 0, np.inf), "a float >= 0"),
+            ("lr_schedule", self.lr_schedule in ("constant", "cosine"), "'constant' or 'cosine'"),
+            ("weight_decay", is_real(self.weight_decay, 0, 1), "a float in [0, 1)"),
             ("epochs", is_int(self.epochs, 0), "an integer >= 0"),
             ("learning_rate", is_real(self.learning_rate, 0, np.inf) and self.learning_rate > 0,
              "a positive float"),
@@ -499,6 +523,7 @@ class PneumoniaClassifier(KerasClassifier):
                 dense_units=tuple(self.dense_units),
                 dropout=self.dropout,
                 augmentation=augmentation,
+                standardize=self.standardize,
             )
 
     def _ensure_compiled_model(self):
@@ -515,7 +540,8 @@ class PneumoniaClassifier(KerasClassifier):
         # Models pickled by earlier versions may hold scikeras' callback copies, unused now.
         state = {k: v for k, v in state.items() if k not in ("_fit_callbacks", "_predict_callbacks")}
         # Parameters added since: their defaults, which is what those models trained with.
-        state = {"sharpness": 0.0, "gamma": 0.0, **state}
+        state = {"sharpness": 0.0, "gamma": 0.0, "standardize": False, "mixup": 0.0, "lr_schedule": "constant",
+                 "weight_decay": 0.0, **state}
         super().__setstate__(state)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, validation_data=None):
@@ -543,6 +569,9 @@ class PneumoniaClassifier(KerasClassifier):
             cache_features=self._caches_features(),
             early_stopping_patience=self.early_stopping_patience,
             label_smoothing=self.label_smoothing,
+            mixup=self.mixup,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
             callbacks=self.callbacks,
             n_devices=self.n_devices_,
             seed=seed,

@@ -39,16 +39,16 @@ PRESETS = {
             "fine_tune_epochs": 0, "smote": None, "class_weight": "balanced",
             "early_stopping_patience": 5,
         },
-        # SMOTE beat balanced class weights on validation patients, also given
-        # 1.5x the epochs; 8 epochs of 1.5x images fit the 30 minutes. Random
-        # sharpness and exposure (gamma, contrast) kept the most specificity under
-        # the stress report's acquisition changes (docs/benchmarks.md).
+        # Chosen on new patients (test-dev, docs/benchmarks.md, 0.4): a small ResNet,
+        # per-image intensity standardisation and 12 epochs of AdamW with cosine decay
+        # raised test-dev ROC AUC from 0.958 to 0.981 (mean of three seeds). SMOTE beat
+        # balanced class weights; random sharpness and exposure stay from 0.3.
         "scratch": {
-            "size": 128, "backbone": "smallcnn", "weights": None,
+            "size": 128, "backbone": "smallresnet", "weights": None, "standardize": True,
             "augment": True, "sharpness": 0.5, "gamma": 0.5, "contrast": 0.3,
-            "epochs": 0, "fine_tune_layers": "all",
-            "fine_tune_epochs": 8, "fine_tune_learning_rate": 1e-3, "dense_units": (128,),
-            "class_weight": None, "early_stopping_patience": 4,
+            "epochs": 0, "fine_tune_layers": "all", "fine_tune_epochs": 12, "fine_tune_learning_rate": 1e-3,
+            "lr_schedule": "cosine", "weight_decay": 1e-4, "dense_units": (128,),
+            "class_weight": None, "early_stopping_patience": 6,
         },
     },
 }
@@ -57,12 +57,14 @@ PRESETS = {
 # How a preset validates and stores its decision threshold when trained through
 # skpneumo.fit_model or `skpneumo fit`: a fraction of the patients held out (early
 # stopping, the threshold, the model card's metrics) and the rule that picks the
-# threshold on them. A preset never ships a threshold that nothing chose. The
-# highest threshold reaching sensitivity 0.95 kept the best specificity under the
-# stress report's acquisition changes, in every run (docs/benchmarks.md).
+# threshold on them. A preset never ships a threshold that nothing chose. New
+# patients score higher than validation patients of the same collection: a target
+# sensitivity of 0.90 on validation gave 0.95-0.97 on test-dev, with far better
+# specificity than a target of 0.95 (docs/benchmarks.md, 0.4). The gpu preset,
+# unmeasured, keeps 0.95.
 PRESET_VALIDATION = {
     "gpu": {"val_size": 0.2, "threshold_rule": 0.95},
-    "cpu": {"val_size": 0.2, "threshold_rule": 0.95},
+    "cpu": {"val_size": 0.2, "threshold_rule": 0.90},
 }
 
 

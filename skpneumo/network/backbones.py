@@ -130,6 +130,65 @@ def SmallCNN(include_top=False, weights=None, input_shape=None, name="smallcnn")
     return model
 
 
+def _residual_block(x, filters, strides=1):
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    x = _conv_block(x, filters, strides=strides)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(layers.Add()([x, shortcut]))
+
+
+def SmallResNet(include_top=False, weights=None, input_shape=None, name="smallresnet"):
+    """Compact residual network (about 2.8 M parameters) for training from scratch.
+
+    A ResNet-18 layout at a quarter of its width: a wide 5x5 strided stem (32
+    filters) and max pooling, then four stages of two residual blocks (32, 64,
+    128, 256 filters) with BatchNormalization, each stage but the first halving
+    the feature map (1/32 of the input). About as costly per image as
+    :func:`SmallCNN` at the same input size, with shortcuts that keep gradients
+    flowing through the deeper stack.
+
+    Parameters
+    ----------
+    include_top : bool, default=False
+        Must be False (the classifier adds its own head).
+    weights : None
+        There are no pre-trained weights; a path to a weights file is accepted.
+    input_shape : tuple of int
+        ``(H, W, 3)``.
+    name : str, default="smallresnet"
+        Model name.
+
+    Returns
+    -------
+    keras.Model
+        Without top: outputs the 256-channel feature map.
+
+    Raises
+    ------
+    ValueError
+        If ``include_top`` is True or ``weights`` is ``"imagenet"``.
+    """
+    if include_top:
+        raise ValueError("SmallResNet has no classification top; use include_top=False.")
+    if weights == "imagenet":
+        raise ValueError("SmallResNet has no ImageNet weights; use weights=None.")
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(32, 5, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    for i, filters in enumerate((32, 64, 128, 256)):
+        x = _residual_block(x, filters, strides=1 if i == 0 else 2)
+        x = _residual_block(x, filters)
+    model = keras.Model(inputs, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 BACKBONES = {
@@ -151,6 +210,7 @@ BACKBONES = {
         "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
     ),
     "smallcnn": Backbone(SmallCNN, "tf"),
+    "smallresnet": Backbone(SmallResNet, "tf"),
 }
 
 def _weights_cache_dirs():

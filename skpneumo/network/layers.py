@@ -139,6 +139,25 @@ class RandomGamma(layers.Layer):
         return {**super().get_config(), "gamma": self.gamma, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="skpneumo")
+class PerImageStandardization(layers.Layer):
+    """Give every image the same mean and spread of grey levels, in training and at prediction.
+
+    Each image is shifted and scaled to mean 0.5 and standard deviation 0.25 over
+    all its pixels, so that the network sees films of another exposure or console
+    as if they had been taken like the training films. Values stay near [0, 1],
+    where the backbone's input scaling expects them.
+    """
+
+    def call(self, inputs):
+        mean = ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
+        std = ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - mean) / (std + 1e-3) * 0.25 + 0.5
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpness=0.0, gamma=0.0):
     """Random augmentation block, active in training only.
 

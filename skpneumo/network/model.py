@@ -10,7 +10,7 @@ from keras import layers
 from scipy import sparse
 
 from .backbones import BACKBONES, make_backbone
-from .layers import ImageNetPreprocessing
+from .layers import ImageNetPreprocessing, PerImageStandardization
 
 _MIN_IMAGE_SIDE = 32
 
@@ -75,11 +75,12 @@ def check_input_images(X, where="X"):
         )
 
 
-def build_model(input_shape, *, backbone, weights, dense_units, dropout, augmentation):
+def build_model(input_shape, *, backbone, weights, dense_units, dropout, augmentation, standardize=False):
     """Build the pneumonia network (uncompiled).
 
-    ``input -> [augmentation] -> ImageNet preprocessing -> backbone (inference-mode
-    BatchNormalization) -> global average pooling -> [dense + dropout]* -> sigmoid``.
+    ``input -> [augmentation] -> [per-image standardisation] -> ImageNet preprocessing
+    -> backbone (inference-mode BatchNormalization) -> global average pooling ->
+    [dense + dropout]* -> sigmoid``.
 
     Parameters
     ----------
@@ -95,6 +96,10 @@ def build_model(input_shape, *, backbone, weights, dense_units, dropout, augment
         Dropout rate after each hidden dense layer.
     augmentation : keras.layers.Layer or None
         From :func:`build_augmentation`.
+    standardize : bool, default=False
+        Give each image mean 0.5 and standard deviation 0.25
+        (:class:`~skpneumo.network.layers.PerImageStandardization`), after the
+        augmentation, in training and at prediction.
 
     Returns
     -------
@@ -104,6 +109,8 @@ def build_model(input_shape, *, backbone, weights, dense_units, dropout, augment
     spec = BACKBONES[backbone]
     inputs = keras.Input(shape=input_shape, name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
+    if standardize:
+        x = PerImageStandardization(name="standardize")(x)
     x = ImageNetPreprocessing(spec.preprocessing, name="imagenet_preprocessing")(x)
     base = make_backbone(backbone, weights, input_shape)
     if weights is None:

@@ -37,14 +37,19 @@ class ArrayBatches(keras.utils.PyDataset):
     batch_size : int
         Samples per batch; the last batch of an epoch holds the rest.
     rng : numpy.random.Generator
-        Draws the order of the samples, anew for every epoch.
+        Draws the order of the samples, anew for every epoch, and the mixup pairs.
+    mixup : float, default=0.0
+        Mixup's ``alpha``: each image of a batch and its target are blended with
+        those of another image of the batch, with a weight drawn from
+        ``Beta(alpha, alpha)`` (Zhang et al., 2018); 0 blends nothing.
     """
 
-    def __init__(self, X, y, sample_weight, batch_size, rng):
+    def __init__(self, X, y, sample_weight, batch_size, rng, mixup=0.0):
         super().__init__()
         self.arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
         self.batch_size = batch_size
         self.rng = rng
+        self.mixup = mixup
         self.order = self.rng.permutation(len(X))
 
     def __len__(self):
@@ -52,7 +57,20 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        return tuple(array[rows] for array in self.arrays)
+        batch = tuple(array[rows] for array in self.arrays)
+        if not self.mixup:
+            return batch
+        X, y, *weight = batch
+        partner = self.rng.permutation(len(rows))
+        lam = self.rng.beta(self.mixup, self.mixup, size=len(rows)).astype(np.float32)
+        # The larger share stays with the image itself, so that no pair appears twice.
+        lam = np.maximum(lam, 1.0 - lam)
+
+        def blend(a):
+            share = lam.reshape((-1,) + (1,) * (a.ndim - 1))
+            return (share * a + (1.0 - share) * a[partner]).astype(np.float32)
+
+        return (blend(X), blend(y), *weight)
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.order))
@@ -199,7 +217,8 @@ def head_on_features(model, X, validation=None, *, batch_size):
 
 def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, pretrained, batch_size,
                  validation=None, cache_features=False, early_stopping_patience=None, label_smoothing=0.0,
-                 callbacks=None, n_devices=1, seed=None, verbose=0):
+                 mixup=0.0, weight_decay=0.0, lr_schedule="constant", callbacks=None, n_devices=1, seed=None,
+                 verbose=0):
     """Train the pneumonia network phase after phase.
 
     Phase 1 trains the head alone on a backbone with pre-trained weights, frozen
@@ -240,6 +259,13 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         Epochs without improvement of the validation AUC before a phase stops.
     label_smoothing : float, default=0.0
         Label smoothing of the binary cross-entropy.
+    mixup : float, default=0.0
+        Mixup's ``alpha`` (:class:`ArrayBatches`); 0 for none.
+    weight_decay : float, default=0.0
+        Decoupled weight decay of Adam (AdamW, Loshchilov and Hutter, 2019).
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        ``"cosine"`` decays each phase's learning rate to 0 over its planned
+        epochs (cosine annealing without restarts).
     callbacks : list of keras.callbacks.Callback or None, default=None
         More callbacks for every phase.
     n_devices : int, default=1
@@ -274,8 +300,12 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         fitted, X_fit, val_fit = model, X, validation
         if phase == 1 and cache_features:
             fitted, X_fit, val_fit = head_on_features(model, X, validation, batch_size=batch_size)
+        batches = ArrayBatches(X_fit, y, sample_weight, batch_size, rng, mixup=mixup)
+        schedule = lr
+        if lr_schedule == "cosine":
+            schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=n_epochs * len(batches))
         fitted.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=lr),
+            optimizer=keras.optimizers.Adam(learning_rate=schedule, weight_decay=weight_decay or None),
             loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
             metrics=[keras.metrics.AUC(name="auc")],
         )
@@ -285,7 +315,7 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
                 monitor="val_auc", mode="max", patience=early_stopping_patience, restore_best_weights=True,
             ))
         hist = fitted.fit(
-            ArrayBatches(X_fit, y, sample_weight, batch_size, rng),
+            batches,
             epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
             verbose=verbose, callbacks=phase_callbacks,
         )

@@ -169,6 +169,33 @@ def complete_card(model, versions, *, name=None):
     return card
 
 
+_METRIC_LABELS = {"roc_auc": "ROC AUC", "average_precision": "Average precision", "recall": "Sensitivity",
+                  "specificity": "Specificity", "precision": "Precision", "accuracy": "Accuracy"}
+
+
+def new_patients_entry(name, description, report, paths, labels, groups):
+    """A card's record of films of new patients scored once after training.
+
+    Parameters
+    ----------
+    name : str
+        What the films are, in a few words (``"test-dev"``).
+    description : str
+        Where they come from and what they may and may not have been used for.
+    report : EvaluationReport
+        Their report at the stored threshold.
+    paths, labels, groups : array-like
+        The films, their labels and patients.
+
+    Returns
+    -------
+    dict
+        For the card's ``new_patients`` list.
+    """
+    return {"name": name, "description": description, **describe_films(paths, labels, groups),
+            "report": validation_metrics(report)}
+
+
 def _metric_line(label, entry, digits=3):
     if entry is None or entry.get("value") is None:
         return f"| {label} | n/a | |"
@@ -229,14 +256,18 @@ def render_card(card):
                   f"At the threshold of training time, {report['threshold']:.4g} "
                   f"({int(round(100 * (report.get('confidence') or 0.95)))}% intervals over patients):", "",
                   "| Metric | Value | Interval |", "|---|---|---|"]
-        labels = {"roc_auc": "ROC AUC", "average_precision": "Average precision",
-                  "recall": "Sensitivity", "specificity": "Specificity", "precision": "Precision",
-                  "accuracy": "Accuracy"}
-        lines += [_metric_line(label, report["metrics"].get(key)) for key, label in labels.items()]
+        lines += [_metric_line(label, report["metrics"].get(key)) for key, label in _METRIC_LABELS.items()]
     elif card.get("trained") is None:
         lines.append("Not recorded (the model was not fitted by `skpneumo.fit_model` or `skpneumo fit`).")
     else:
         lines.append("None: no films were held out, so nothing here says how well it works.")
+    for entry in card.get("new_patients") or ():
+        lines += ["", f"## New patients: {entry['name']}", "", entry["description"], ""]
+        lines += _films_lines(entry)
+        lines += ["", f"At the stored threshold, {entry['report']['threshold']:.4g} "
+                  f"({int(round(100 * (entry['report'].get('confidence') or 0.95)))}% intervals over patients):",
+                  "", "| Metric | Value | Interval |", "|---|---|---|"]
+        lines += [_metric_line(label, entry["report"]["metrics"].get(key)) for key, label in _METRIC_LABELS.items()]
     threshold = card["threshold"]
     lines += ["", "## Decision threshold", "", f"{threshold['value']:.4g}: {threshold['rule']}."]
     if threshold.get("sensitivity") is not None:

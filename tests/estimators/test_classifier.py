@@ -175,7 +175,8 @@ def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
     ("dropout", 1.0), ("backbone", "vgg99"), ("weights", 3), ("threshold", 1.5),
     ("class_weight", "auto"), ("validation_split", 1.0), ("dense_units", (0,)),
     ("augment", "yes"), ("verbose", 5), ("random_state", -1), ("label_smoothing", 1.0),
-    ("cache_features", "always"),
+    ("cache_features", "always"), ("standardize", 1), ("mixup", -0.1), ("lr_schedule", "step"),
+    ("weight_decay", 1.0),
 ])
 def test_bad_parameters_fail_before_training(tiny_arrays, param, value):
     X, y = tiny_arrays

@@ -1,7 +1,7 @@
 import pytest
 
 from skpneumo import CLAHE, make_pipeline, preset_params
-from skpneumo.estimators import PRESETS
+from skpneumo.estimators import PRESETS, preset_validation
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -25,15 +25,18 @@ def test_cpu_preset_uses_cached_features_or_a_small_network():
     assert pretrained.cache_features is True and pretrained.augment is False
     assert pretrained.fine_tune_epochs == 0
     scratch = make_pipeline(preset="cpu", weights=None)
-    assert scratch.named_steps["clf"].backbone == "smallcnn"
+    clf = scratch.named_steps["clf"]
+    assert (clf.backbone, clf.standardize, clf.lr_schedule, clf.fine_tune_epochs) == ("smallresnet", True, "cosine", 12)
+    assert clf.weight_decay == 1e-4 and clf.mixup == 0
     assert scratch.named_steps["resize"].size == 128
+    assert preset_validation("cpu") == {"val_size": 0.2, "threshold_rule": 0.90}
 
 
 def test_explicit_parameters_override_the_preset_in_any_form():
     pipe = make_pipeline(preset="cpu", clf__weights=None, resize__size=96, fine_tune_epochs=2,
                          clahe=CLAHE(), random_state=3)
     clf = pipe.named_steps["clf"]
-    assert clf.backbone == "smallcnn"  # clf__weights=None selects the from-scratch variant
+    assert clf.backbone == "smallresnet"  # clf__weights=None selects the from-scratch variant
     assert pipe.named_steps["resize"].size == 96
     assert clf.fine_tune_epochs == 2 and clf.random_state == 3
     assert isinstance(pipe.named_steps["clahe"], CLAHE)

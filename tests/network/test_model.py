@@ -83,3 +83,40 @@ def test_every_backbone_trains_and_predicts(backbone):
     assert proba.shape == (6, 2) and np.isfinite(proba).all()
     assert clf.model_.get_layer("imagenet_preprocessing").mode == BACKBONES[backbone].preprocessing
     assert isinstance(clf.model_.get_layer("backbone"), keras.Model)
+
+
+def test_per_image_standardization_gives_every_image_the_same_mean_and_spread():
+    from skpneumo.network import PerImageStandardization
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 16, 16, 3)).astype("float32")
+    x[1] = x[1] ** 2 * 0.3  # a darker, flatter film
+    out = keras.ops.convert_to_numpy(PerImageStandardization()(x))
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0.5, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 0.25, atol=0.005)  # 1e-3 added to the spread
+    # Exposure and contrast changes of one film no longer matter.
+    again = keras.ops.convert_to_numpy(PerImageStandardization()(x * 0.5 + 0.2))
+    np.testing.assert_allclose(again, out, atol=0.01)  # up to the 1e-3 added to the spread
+    assert np.abs((x * 0.5 + 0.2) - x).max() > 0.1
+
+
+def test_standardize_puts_the_layer_in_the_network():
+    plain = build_model((32, 32, 3), backbone="smallcnn", weights=None, dense_units=(), dropout=0.0,
+                        augmentation=None)
+    model = build_model((32, 32, 3), backbone="smallcnn", weights=None, dense_units=(), dropout=0.0,
+                        augmentation=None, standardize=True)
+    assert "standardize" in [layer.name for layer in model.layers]
+    assert "standardize" not in [layer.name for layer in plain.layers]
+
+
+def test_small_resnet_feature_map_shortcuts_and_no_imagenet_weights():
+    from skpneumo.network import SmallResNet
+
+    base = SmallResNet(input_shape=(64, 64, 3))
+    assert base.output.shape[1:] == (2, 2, 256)  # 1/32 of the input
+    assert sum(isinstance(layer, keras.layers.Add) for layer in base.layers) == 8  # two blocks per stage
+    assert 2.7e6 < base.count_params() < 2.9e6
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        check_weights("imagenet", "smallresnet")
+    with pytest.raises(ValueError, match="include_top"):
+        SmallResNet(include_top=True, input_shape=(32, 32, 3))

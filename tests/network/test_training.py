@@ -201,3 +201,40 @@ def test_early_stopping_ends_each_phase_and_the_records_say_so(images):
     assert history["phase"] == [1, 1, 2, 2]
     assert [r["epochs"] for r in records] == [2, 2]
     assert records[1]["trained"] == "all layers"
+
+
+def test_mixup_blends_images_and_targets_with_the_same_weights():
+    # One-hot "images": a blend shows which two rows were mixed, and how much of each.
+    X = np.eye(8, dtype=np.float32)
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1], np.float32)[:, None]
+    weights = np.arange(8, dtype=np.float64)
+    mixed_X, mixed_y, mixed_w = ArrayBatches(X, y, weights, 8, np.random.default_rng(1), mixup=0.4)[0]
+    plain_X, _, plain_w = ArrayBatches(X, y, weights, 8, np.random.default_rng(1))[0]
+    np.testing.assert_array_equal(mixed_w, plain_w)  # weights follow the image, unmixed
+    assert mixed_X.dtype == np.float32 and mixed_y.dtype == np.float32
+    np.testing.assert_allclose(mixed_X.sum(axis=1), 1.0, rtol=1e-6)
+    n_mixed = 0
+    for image, target, own in zip(mixed_X, mixed_y, plain_X.argmax(axis=1)):
+        assert image.argmax() == own and image[own] >= 0.5  # the image keeps the larger share
+        partners = [j for j in np.flatnonzero(image > 1e-6) if j != own]
+        partner = partners[0] if partners else own
+        n_mixed += bool(partners)
+        expected = image[own] * y[own] + (1 - image[own]) * y[partner]
+        np.testing.assert_allclose(target, expected, atol=1e-6)
+    assert n_mixed >= 6
+    assert np.array_equal(ArrayBatches(X, y, None, 8, np.random.default_rng(1))[0][0], plain_X)  # off: untouched
+
+
+def test_cosine_schedule_and_weight_decay_reach_the_optimizer(images):
+    X, y = images
+    model = _network(X)
+    train_phases(model, X, y, phases=[{"phase": 1, "epochs": 2, "learning_rate": 1e-2}], fine_tune_layers=0,
+                 pretrained=False, batch_size=4, lr_schedule="cosine", weight_decay=1e-3, seed=0)
+    optimizer = model.optimizer
+    assert optimizer.weight_decay == pytest.approx(1e-3)
+    # Decayed to 0 over the phase's 2 epochs of len(X) / 4 steps each.
+    steps = 2 * -(-len(X) // 4)
+    assert int(optimizer.iterations) == steps
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    half = optimizer._learning_rate(steps // 2)  # the schedule itself, halfway: half the rate
+    assert float(half) == pytest.approx(5e-3, rel=0.05)
