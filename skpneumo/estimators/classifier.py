@@ -490,6 +490,7 @@ class PneumoniaClassifier(KerasClassifier):
         vars(clf).update(clf.target_encoder_.get_metadata())
         clf.feature_encoder_ = clf.feature_encoder.fit(X)
         clf.model_, clf.n_devices_ = network, 1
+        clf.history_, clf.phases_ = {}, []  # trained elsewhere: no record of its training here
         clf.pos_label_ = clf.classes_[positive_index(clf.classes_)]
         return clf
 

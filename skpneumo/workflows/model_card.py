@@ -275,6 +275,8 @@ def render_card(card):
                      f"specificity {threshold['specificity']:.3f}.")
     lines += ["", "## Provenance", "", f"- classes: {', '.join(map(str, card.get('classes', [])))}",
               f"- trained: {card.get('trained') or 'unknown'}; saved: {card.get('saved')}"]
+    if card.get("weights_dtype", "float32") != "float32":
+        lines.append(f"- weights stored as {card['weights_dtype']} (computed in float32)")
     lines += [f"- {package} {number}" for package, number in (card.get("versions") or {}).items()]
     if card.get("citation"):
         lines += ["", "## Citation", "", card["citation"]]
