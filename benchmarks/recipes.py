@@ -4,8 +4,8 @@ Each run trains the 0.3 ``cpu`` preset (restored by :data:`PRESET_03`) from scra
 with a recipe's overrides through
 :func:`skpneumo.fit_model` on all training films: the preset holds out 20% of the
 patients (always the same ones, ``split_random_state=0``) for early stopping and the
-stored threshold (highest reaching sensitivity 0.95 there), so nothing about test-dev chooses an epoch or a threshold. Then the
-test-dev films (new patients, half of the official test split) are scored once:
+stored threshold (highest reaching sensitivity 0.95 there), so nothing about
+test-dev chooses an epoch or a threshold. Then the test-dev films (new patients, half of the official test split) are scored once:
 ROC AUC with a 95% interval from 1,000 bootstrap resamples of patients, and
 sensitivity and specificity at the stored threshold. Every run appends one line to
 ``OUT/runs.jsonl`` (recipe, seed, times, validation and test-dev metrics, and the

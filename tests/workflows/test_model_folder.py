@@ -154,7 +154,8 @@ def test_float16_weights_halve_the_file_and_predict_within_rounding(saved, tmp_p
     assert not np.array_equal(p_full, p_half)  # rounded...
     np.testing.assert_allclose(p_half, p_full, atol=2e-3)  # ...by little
     card = json.loads((tmp_path / "half" / "model_card.json").read_text())
-    assert card["weights_dtype"] == "float16" and "stored as float16" in (tmp_path / "half" / "MODEL_CARD.md").read_text()
+    assert card["weights_dtype"] == "float16"
+    assert "stored as float16" in (tmp_path / "half" / "MODEL_CARD.md").read_text()
     with pytest.raises(ValueError, match="weights_dtype"):
         save_model(pipe, tmp_path / "bad", weights_dtype="int8")
     with pytest.raises(ValueError, match="weights_dtype"):
