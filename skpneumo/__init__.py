@@ -15,7 +15,7 @@ top. The names most scripts need are re-exported here; each subpackage lists
 its own in ``__all__``.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from .utils.lazy import lazy_exports  # noqa: E402
 
