@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 
+# Not sklearn's check_scalar or Interval: both accept bools (epochs=True), and check_scalar accepts NaN
+# and raises TypeError for a wrong type, where skpneumo's checks raise ValueError.
 def is_int(value, minimum):
     """True for an integer (not a bool) of at least ``minimum``, numpy integers included.
 

@@ -16,6 +16,7 @@ from .model_card import describe_films, new_card, validation_metrics
 from .progress import progress
 
 
+# Not tqdm.keras.TqdmCallback: it resets and closes its bar at each fit call, and training fits once per phase.
 class EpochProgress(keras.callbacks.Callback):
     """One progress bar over the epochs of both training phases.
 

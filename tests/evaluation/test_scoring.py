@@ -414,6 +414,8 @@ def test_ece_and_reliability_bins_hand_computed():
     assert bins["mean_predicted"][2] is None and bins["fraction_positive"][2] is None
     # 0.3 belongs to [0.3, 0.4), although np.linspace(0, 1, 11)[3] is 0.30000000000000004.
     assert reliability_bins([0], [0.3])["count"][3] == 1
+    # An edge belongs to the upper bin (calibration_curve would put 0.5 in [0.4, 0.5)).
+    assert reliability_bins([0], [0.5])["count"][5] == 1
 
 
 @pytest.mark.parametrize("kwargs, match", [
