@@ -75,6 +75,25 @@ def binary_indicator(values, name):
     return values.astype(bool)
 
 
+def check_probabilities(values, name):
+    """Raise ValueError naming ``name`` unless every value is a probability (finite, in [0, 1]).
+
+    Parameters
+    ----------
+    values : ndarray of float
+        Probabilities, at least one.
+    name : str
+        Named in the error message.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN, infinite, negative or above 1.
+    """
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        raise ValueError(f"{name} must hold probabilities in [0, 1].")
+
+
 def check_hw(size, name):
     """``(height, width)`` from a positive int or a pair of them; ValueError naming ``name``.
 

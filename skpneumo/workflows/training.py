@@ -11,6 +11,7 @@ from ..datasets import patient_groups
 from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
 from ..evaluation import evaluate, set_operating_point
+from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
 from .progress import progress
@@ -144,7 +145,7 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     if groups is None and val_size:
         groups = patient_groups(paths, stacklevel=2)[0]
     groups = None if groups is None else np.asarray(groups)
-    clf = pipe.named_steps["clf"]
+    clf = final_step(pipe)[1]
     fit_params, validation, val_idx = {}, None, None
     train_idx = np.arange(len(paths))
     if val_size:

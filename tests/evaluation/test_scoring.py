@@ -429,6 +429,12 @@ def test_calibration_input_errors(kwargs, match):
         reliability_bins(**args)
 
 
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_scores_that_are_not_probabilities_rejected(bad):
+    with pytest.raises(ValueError, match=r"class 'PNEUMONIA' must hold probabilities in \[0, 1\]"):
+        evaluate(fitted_stub(), np.r_[STUB_P[:-1], bad].reshape(-1, 1), STUB_Y, n_bootstrap=0)
+
+
 def test_report_calibration_hand_computed_and_against_sklearn():
     report = evaluate(fitted_stub(), CAL_P.reshape(-1, 1), CAL_Y, n_bootstrap=0)
     y = (CAL_Y == "PNEUMONIA").astype(int)
