@@ -1,19 +1,20 @@
 """Recipe search for new patients: train recipes on `train/`, score them on `test-dev/`.
 
 Each run trains the 0.3 ``cpu`` preset (restored by :data:`PRESET_03`) from scratch
-with a recipe's overrides through
-:func:`skpneumo.fit_model` on all training films: the preset holds out 20% of the
-patients (always the same ones, ``split_random_state=0``) for early stopping and the
-stored threshold (highest reaching sensitivity 0.95 there), so nothing about test-dev chooses an epoch or a threshold. Then the
-test-dev films (new patients, half of the official test split) are scored once:
-ROC AUC with a 95% interval from 1,000 bootstrap resamples of patients, and
-sensitivity and specificity at the stored threshold. Every run appends one line to
-``OUT/runs.jsonl`` (recipe, seed, times, validation and test-dev metrics, and the
-validation and test-dev scores themselves, so that threshold rules and ensembles of
-seeds can be studied afterwards with ``--summarise``: per run, per recipe with the
-ensemble of its seeds, and the test-dev sensitivity and specificity that each threshold
-rule, applied to the validation scores, would have given)::
+with a recipe's overrides through :func:`skpneumo.fit_model` on all training films:
+the preset holds out 20% of the patients (always the same ones,
+``split_random_state=0``) for early stopping and the stored threshold (the highest
+reaching sensitivity 0.95 there), so nothing about test-dev chooses an epoch or a
+threshold. Then the test-dev films (new patients, half of the official test split)
+are scored once: ROC AUC with a 95% interval from 1,000 bootstrap resamples of
+patients, and sensitivity and specificity at the stored threshold. Every run appends
+one line to ``OUT/runs.jsonl`` (recipe, seed, times, validation and test-dev metrics,
+and the validation and test-dev scores themselves), so that ``--summarise`` can show
+each run, each recipe with the ensemble of its seeds, and the test-dev sensitivity
+and specificity that each threshold rule, applied to the validation scores, would
+have given. The runs of the 0.4 search are in ``benchmarks/results/``::
 
+    mkdir -p bench/recipes && gunzip -c benchmarks/results/recipes-runs.jsonl.gz > bench/recipes/runs.jsonl
     python benchmarks/recipes.py --out bench/recipes --seeds 0 1                 # every recipe
     python benchmarks/recipes.py --out bench/recipes --recipes base std --seeds 2
     python benchmarks/recipes.py --out bench/recipes --summarise                 # tables only

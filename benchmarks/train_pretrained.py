@@ -76,6 +76,8 @@ def main(argv=None):
     parser.add_argument("--check", metavar="NAME", help="compare with the card of this shipped model")
     parser.add_argument("--tolerance", type=float, default=0.02)
     parser.add_argument("--test-dev", help="test-dev folder (NORMAL/, PNEUMONIA/), or 'none'")
+    parser.add_argument("--weights-dtype", choices=["float16", "float32"], default="float16",
+                        help="how the folder stores the weights (float16: half the size; default)")
     args = parser.parse_args(argv)
 
     from skpneumo import evaluate, fit_model, load_chest_xray, save_model
@@ -93,12 +95,17 @@ def main(argv=None):
                         random_state=0, quiet=False)
     pipe.model_card_.update(summary=SUMMARY, data_source=DATA_SOURCE, citation=CITATION,
                             limitations=[*EXTRA_LIMITS, *LIMITATIONS])
+    if args.weights_dtype == "float16":
+        # Round now, so that the test-dev numbers are those of the network as shipped
+        # (the validation metrics and the threshold were taken before rounding).
+        network = pipe.named_steps["clf"].model_
+        network.set_weights([w.astype("float16").astype(w.dtype) for w in network.get_weights()])
     if test is not None:
         report = evaluate(pipe, test.paths, test.labels, groups=test.groups, random_state=0)
         pipe.model_card_["new_patients"] = [new_patients_entry("test-dev", TEST_DEV, report, test.paths,
                                                                test.labels, test.groups)]
         print("test-dev (new patients):\n" + report.summary())
-    save_model(pipe, args.out)
+    save_model(pipe, args.out, weights_dtype=args.weights_dtype)
     card = json.loads((Path(args.out) / "model_card.json").read_text())
     metrics = card["validation"]["report"]["metrics"]
     print(f"saved {args.out}: validation ROC AUC {metrics['roc_auc']['value']:.4f}, sensitivity "

@@ -147,7 +147,7 @@ def cmd_evaluate(args):
     # Patients from --groups, else read from the file names by evaluate (and said so).
     groups = read_groups(args.groups, data.paths) if args.groups else "auto"
     # Paths: the pipeline streams them in chunks, every step applied exactly once.
-    report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
+    report = evaluate(model, data.paths, _truth(model, data), groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
     try:
@@ -157,6 +157,21 @@ def cmd_evaluate(args):
     print(report.summary())
     _say(args, f"report written to {Path(written['report.json']).parent}")
     return 0
+
+
+def _truth(model, data):
+    """The folder's classes as ``model`` knows them: ``target`` (0/1) for a model trained on it, else ``labels``."""
+    from .utils.labels import find_label
+
+    trained_on_target = all(find_label(model.classes_, value) is not None for value in (0, 1))
+    return data.target if trained_on_target else data.labels
+
+
+def _named(rows):
+    """``rows`` with each predicted class by its name, so that 0/1 read as NORMAL/PNEUMONIA."""
+    from .utils.labels import class_name
+
+    return [{**row, "label": None if row["label"] is None else class_name(row["label"])} for row in rows]
 
 
 def _override_threshold(model, args):
@@ -189,6 +204,7 @@ def cmd_predict(args):
         from .workflows import predict_paths
 
         rows = predict_paths(model, paths, args.quiet)
+    rows = _named(rows)
     for row in rows:
         if row["error"]:
             print(f"skpneumo: cannot read {row['path']}: {row['error']}", file=sys.stderr)
@@ -218,7 +234,7 @@ def cmd_explain(args):
     paths = _expand_paths(args.paths)
     if Path(args.out).is_file():
         raise CLIError(f"--out must be a folder, but '{args.out}' is a file")
-    rows = explain_paths(model, paths, args.out, alpha=args.alpha, quiet=args.quiet)
+    rows = _named(explain_paths(model, paths, args.out, alpha=args.alpha, quiet=args.quiet))
     for row in rows:
         if row["error"]:
             print(f"skpneumo: cannot read {row['path']}: {row['error']}", file=sys.stderr)

@@ -130,6 +130,29 @@ def test_predict_json_to_file(model_file, data_dir, tmp_path):
     assert rows[0]["path"] == str(image) and rows[0]["error"] is None
 
 
+@pytest.mark.slow
+def test_a_model_trained_on_target_reads_normal_and_pneumonia(data_dir, tmp_path, capsys):
+    train, test = load_chest_xray(data_dir, split="train"), load_chest_xray(data_dir, split="test")
+    params = dict(backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0, weights=None, batch_size=8)
+    pipe, _ = skpneumo.fit_model(train.paths, train.target, train.groups, params=params, val_size=0.3,
+                                 random_state=0)
+    assert list(pipe.classes_) == [0, 1] and set(pipe.predict(test.paths[:4]).tolist()) <= {0, 1}
+    skpneumo.save_model(pipe, tmp_path / "model")
+    assert skpneumo.load_model(tmp_path / "model").classes_.tolist() == [0, 1]  # predict keeps 0/1
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert "- classes: 0 (NORMAL), 1 (PNEUMONIA)" in card and "films (NORMAL " in card and ", PNEUMONIA " in card
+
+    assert cli.main(["predict", str(tmp_path / "model"), *test.paths[:4], *test.paths[-4:], "--quiet"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {row["label"] for row in rows} <= {"NORMAL", "PNEUMONIA"} and len(rows) == 8
+    assert cli.main(["evaluate", str(tmp_path / "model"), str(data_dir), "--report", str(tmp_path / "r"),
+                     "--n-bootstrap", "0", "--quiet"]) == 0
+    assert "positive class 'PNEUMONIA'" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert (report["pos_label"], report["pos_name"]) == (1, "PNEUMONIA")
+    assert report["class_counts"] == {"NORMAL": 12, "PNEUMONIA": 12}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["fit", "/no/such/folder", "--out", "m.joblib", "--quiet"], "does not exist"),
     (["evaluate", "/no/model.joblib", ".", "--report", "r", "--quiet"], "model file not found"),

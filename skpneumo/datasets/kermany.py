@@ -14,11 +14,13 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..io import is_image_name
+from ..utils.labels import CLASS_NAMES
 from .patients import patient_groups
 
 DATASET_DIRNAME = "chest_xray"
 SPLITS = ("train", "val", "test")
-CLASSES = ("NORMAL", "PNEUMONIA")
+# The class folders; a class's index is its integer ``target`` (the reports' names follow it).
+CLASSES = CLASS_NAMES
 
 _LAYOUT = (
     "<root>/{train,val,test}/{NORMAL,PNEUMONIA}/<images> (folder names in any "
@@ -121,7 +123,7 @@ def split_names(split):
 
 
 def load_chest_xray(root, split=None, *, return_X_y=False):
-    """Load the file paths and labels of a chest X-ray folder tree.
+    """Load the file paths, labels and targets of a chest X-ray folder tree.
 
     Reads the layout of the Kermany / Kaggle "chest_xray" data set::
 
@@ -141,7 +143,10 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
         Split(s) to read among ``"train"``, ``"val"``, ``"test"`` (case-
         insensitive). ``None`` reads every split present.
     return_X_y : bool, default=False
-        If True, return ``(paths, labels, groups)`` instead of a Bunch.
+        If True, return ``(paths, labels, groups)`` instead of a Bunch: the string
+        labels, as in earlier releases (unlike scikit-learn's loaders, whose
+        ``return_X_y`` gives ``(data, target)``); use the Bunch's ``target`` for
+        integer classes.
 
     Returns
     -------
@@ -153,6 +158,15 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
             class, then file name.
         labels : ndarray of str
             ``"NORMAL"`` or ``"PNEUMONIA"``, the class folder of each image.
+        target : ndarray of int
+            The same classes as integers, 0 for NORMAL and 1 for PNEUMONIA
+            (``target_names[target]`` equals ``labels``), as scikit-learn's
+            loaders give them. scikit-learn's scorers (``scoring="f1"``,
+            ``"precision"``, ``"recall"``, ``"average_precision"``) take 1 as the
+            positive class, so they work with ``target``; with ``labels`` they
+            need ``pos_label="PNEUMONIA"`` (:func:`sklearn.metrics.make_scorer`).
+            A model trained on ``target`` predicts 0/1; skpneumo's reports,
+            model cards and command line show them as NORMAL and PNEUMONIA.
         groups : ndarray of str
             Patient identifier of each image (see :func:`patient_id`); pass
             it as ``groups`` to ``GroupKFold`` or ``StratifiedGroupKFold``.
@@ -160,7 +174,7 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
         splits : ndarray of str
             Split of each image.
         target_names : ndarray of str
-            ``["NORMAL", "PNEUMONIA"]``.
+            ``["NORMAL", "PNEUMONIA"]``: the name of each value of ``target``.
         n_skipped : int
             Number of non-image files skipped in the class folders (files
             without an image extension, such as ``.DS_Store``,
@@ -210,10 +224,10 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
                 f"Split(s) {missing} not found in {base}; available: {sorted(available)}."
             )
 
-    paths, labels, splits, n_skipped = [], [], [], 0
+    paths, labels, target, splits, n_skipped = [], [], [], [], 0
     for split_name in wanted:
         classes = _subdirs(available[split_name])
-        for label in CLASSES:
+        for index, label in enumerate(CLASSES):
             folder = classes.get(label.lower())
             if folder is None:
                 raise ValueError(
@@ -226,6 +240,7 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
             n_skipped += skipped
             paths += [str(p) for p in images]
             labels += [label] * len(images)
+            target += [index] * len(images)
             splits += [split_name] * len(images)
 
     paths = np.asarray(paths, dtype=str)
@@ -236,6 +251,7 @@ def load_chest_xray(root, split=None, *, return_X_y=False):
     return Bunch(
         paths=paths,
         labels=labels,
+        target=np.asarray(target, dtype=int),
         groups=groups,
         splits=np.asarray(splits, dtype=str),
         target_names=np.asarray(CLASSES, dtype=str),

@@ -4,6 +4,8 @@ The estimator holds the parameters and checks them and the data; building and
 training the network is :mod:`skpneumo.network`'s.
 """
 
+import inspect
+
 import keras
 import numpy as np
 from scikeras.wrappers import KerasClassifier
@@ -15,9 +17,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..network.backbones import BACKBONES, check_weights
 from ..network.hardware import check_distribution, distribution_scope, precision_scope
-from ..network.layers import build_augmentation
+from ..network.layers import AUGMENTATION_PARAMS, build_augmentation
 from ..network.model import build_model, check_input_images
-from ..network.training import predict_probability, seeded, train_phases
+from ..network.training import TRAINING_PARAMS, predict_probability, seeded, train_phases
 from ..utils.labels import positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import check_binary_labels, is_int, is_real
@@ -491,6 +493,7 @@ class PneumoniaClassifier(KerasClassifier):
         vars(clf).update(clf.target_encoder_.get_metadata())
         clf.feature_encoder_ = clf.feature_encoder.fit(X)
         clf.model_, clf.n_devices_ = network, 1
+        clf.history_, clf.phases_ = {}, []  # trained elsewhere: no record of its training here
         clf.pos_label_ = clf.classes_[positive_index(clf.classes_)]
         return clf
 
@@ -512,10 +515,7 @@ class PneumoniaClassifier(KerasClassifier):
         # (seed 0 for any RandomState), which would change what a random_state trains.
         augmentation = None
         if self.augment:
-            augmentation = build_augmentation(
-                self.rotation, self.zoom, self.shift, self.contrast, self.horizontal_flip, self.sharpness,
-                self.gamma,
-            )
+            augmentation = build_augmentation(**self._params(AUGMENTATION_PARAMS))
         with precision_scope(self.mixed_precision):
             return build_model(
                 tuple(self.X_shape_[1:]),
@@ -541,8 +541,9 @@ class PneumoniaClassifier(KerasClassifier):
         # Models pickled by earlier versions may hold scikeras' callback copies, unused now.
         state = {k: v for k, v in state.items() if k not in ("_fit_callbacks", "_predict_callbacks")}
         # Parameters added since: their defaults, which is what those models trained with.
-        state = {"sharpness": 0.0, "gamma": 0.0, "standardize": False, "mixup": 0.0, "lr_schedule": "constant",
-                 "weight_decay": 0.0, **state}
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        state = {**defaults, **state}
         super().__setstate__(state)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, validation_data=None):
@@ -563,21 +564,17 @@ class PneumoniaClassifier(KerasClassifier):
         self.history_, self.phases_ = train_phases(
             self.model_, X, y, sample_weight,
             phases=self.planned_phases(),
-            fine_tune_layers=self.fine_tune_layers,
             pretrained=self.weights is not None,
-            batch_size=self.batch_size,
             validation=validation,
             cache_features=self._caches_features(),
-            early_stopping_patience=self.early_stopping_patience,
-            label_smoothing=self.label_smoothing,
-            mixup=self.mixup,
-            weight_decay=self.weight_decay,
-            lr_schedule=self.lr_schedule,
-            callbacks=self.callbacks,
             n_devices=self.n_devices_,
             seed=seed,
-            verbose=self.verbose,
+            **self._params(TRAINING_PARAMS),
         )
+
+    def _params(self, names):
+        # The parameters a lower layer takes under the same names.
+        return {name: getattr(self, name) for name in names}
 
     def _caches_features(self):
         if self.weights is None:

@@ -30,7 +30,9 @@ _EXPORTS = {
     "ACQUISITION_SHIFTS": ".stress",
     "stress_report": ".stress",
     "OperatingPoint": ".thresholds",
+    "check_threshold_rule": ".thresholds",
     "choose_threshold": ".thresholds",
+    "point_by_rule": ".thresholds",
     "set_operating_point": ".thresholds",
 }
 __all__ = sorted(_EXPORTS)

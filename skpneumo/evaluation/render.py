@@ -77,7 +77,7 @@ def summary(report):
         behind them, class counts, the labelled confusion matrix, the reliability
         bins and notes.
     """
-    neg, pos = str(report.neg_label), str(report.pos_label)
+    neg, pos = report.neg_name, report.pos_name
     lines = [
         f"Evaluation report: {report.n_samples} samples, positive class {pos!r}, "
         f"predicted positive when P({pos}) >= {report.threshold:.4g}",
@@ -126,7 +126,7 @@ def markdown(report):
     str
         The Markdown text; label cells have ``|`` escaped.
     """
-    neg, pos = _md_escape(report.neg_label), _md_escape(report.pos_label)
+    neg, pos = _md_escape(report.neg_name), _md_escape(report.pos_name)
     counts = ", ".join(f"{_md_escape(k)}: {v}" for k, v in report.class_counts.items())
     (tn, fp), (fn, tp) = report.confusion_matrix
     lines = [
@@ -209,7 +209,7 @@ def roc_figure(report):
         _mark_operating_point(ax, report, fp / (fp + tn), tp / (tp + fn),
                               f"sensitivity {report.recall:.3f}, specificity {report.specificity:.3f}")
     _curve_axes(ax, "False positive rate (1 - specificity)", "True positive rate (sensitivity)",
-                f"ROC curve, positive class: {report.pos_label}", legend="lower right")
+                f"ROC curve, positive class: {report.pos_name}", legend="lower right")
     return fig
 
 
@@ -243,7 +243,7 @@ def pr_figure(report):
             _mark_operating_point(ax, report, report.recall, report.precision,
                                   f"recall {report.recall:.3f}, precision {report.precision:.3f}")
     _curve_axes(ax, "Recall (sensitivity)", "Precision (positive predictive value)",
-                f"Precision-recall curve, positive class: {report.pos_label}\n"
+                f"Precision-recall curve, positive class: {report.pos_name}\n"
                 f"average precision {_format_metric(report.average_precision)}", legend="lower left")
     return fig
 
@@ -279,8 +279,8 @@ def reliability_figure(report):
     top.set(
         xlim=(0, 1),
         ylim=(-0.02, 1.02),
-        ylabel=f"Observed fraction of {report.pos_label}",
-        title=f"Reliability diagram, {len(count)} bins of P({report.pos_label})",
+        ylabel=f"Observed fraction of {report.pos_name}",
+        title=f"Reliability diagram, {len(count)} bins of P({report.pos_name})",
     )
     top.legend(loc="upper left", fontsize="small")
     # Bin counts: a point resting on 3 films says little, one on 300 a lot.
@@ -290,7 +290,7 @@ def reliability_figure(report):
         if n:
             bottom.text(left + width / 2, n, str(n), ha="center", va="bottom", fontsize="x-small")
     bottom.set(
-        xlabel=f"Predicted P({report.pos_label})",
+        xlabel=f"Predicted P({report.pos_name})",
         ylabel="Samples",
         ylim=(0, max(1, count.max()) * 1.25),
     )
@@ -311,7 +311,7 @@ def confusion_matrix_figure(report):
     from matplotlib.figure import Figure
 
     matrix = np.asarray(report.confusion_matrix)
-    labels = [str(report.neg_label), str(report.pos_label)]
+    labels = [report.neg_name, report.pos_name]
     fig = Figure(figsize=(5, 4.4), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues", vmin=0)

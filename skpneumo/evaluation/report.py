@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..utils.files import write_files_atomically
-from ..utils.labels import as_builtin
+from ..utils.labels import as_builtin, class_name
 from .render import files as rendered_files
 from .render import summary as summary_text
 
@@ -72,9 +72,15 @@ class EvaluationReport:
     n_samples : int
         Number of evaluated samples.
     class_counts : dict of str to int
-        Number of samples of each class in ``y``, keyed by ``str(label)``.
+        Number of samples of each class in ``y``, keyed by the class's name
+        (``pos_name``, ``neg_name``).
     pos_label, neg_label : str, int or bool
         The positive and negative classes, as found in ``classes_``.
+    pos_name, neg_name : str
+        Their names, as the summary, the Markdown and the figures show them
+        (:func:`skpneumo.utils.labels.class_name`): ``"PNEUMONIA"`` and
+        ``"NORMAL"`` for the classes 1 and 0 of a model trained on integer
+        targets, ``str(label)`` otherwise. Properties, derived from the labels.
     notes : tuple of str
         Caveats about undefined metrics; empty in the usual case.
     confidence_intervals : dict of str to (float, float) or None
@@ -164,6 +170,16 @@ class EvaluationReport:
     y_true: np.ndarray | None = field(default=None, repr=False, compare=False)
     y_score: np.ndarray | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def pos_name(self) -> str:
+        """The name shown for ``pos_label`` (``"PNEUMONIA"`` for 1)."""
+        return class_name(self.pos_label)
+
+    @property
+    def neg_name(self) -> str:
+        """The name shown for ``neg_label`` (``"NORMAL"`` for 0)."""
+        return class_name(self.neg_label)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-serialisable dict.
 
@@ -174,7 +190,7 @@ class EvaluationReport:
         dict
             Keys: the metric names, ``confusion_matrix``, ``threshold``,
             ``n_samples``, ``class_counts``, ``pos_label``, ``neg_label``,
-            ``notes``, ``confidence_intervals`` (metric name to ``[low, high]``
+            ``pos_name``, ``neg_name``, ``notes``, ``confidence_intervals`` (metric name to ``[low, high]``
             or None), ``confidence``, ``n_bootstrap``, ``bootstrap_unit``,
             ``interval_methods``, ``reliability``, ``groups_source`` and
             ``n_groups``.
@@ -187,6 +203,8 @@ class EvaluationReport:
             class_counts={str(k): int(v) for k, v in self.class_counts.items()},
             pos_label=as_builtin(self.pos_label),
             neg_label=as_builtin(self.neg_label),
+            pos_name=self.pos_name,
+            neg_name=self.neg_name,
             notes=list(self.notes),
             confidence_intervals={
                 name: None if bounds is None else list(bounds)
@@ -218,7 +236,8 @@ class EvaluationReport:
         EvaluationReport
             The report, without ``y_true`` and ``y_score``. Keys added after the
             first release (intervals, calibration, groups) are optional, so older
-            reports load with their defaults (NaN, None or empty).
+            reports load with their defaults (NaN, None or empty). ``pos_name`` and
+            ``neg_name`` are not read: they follow from the labels.
 
         Raises
         ------

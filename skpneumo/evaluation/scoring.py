@@ -35,7 +35,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 from sklearn.utils.validation import column_or_1d
 
-from ..utils.labels import as_builtin, find_label, positive_index
+from ..utils.labels import as_builtin, class_name, find_label, positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import check_probabilities, is_real, num_samples
 from .bootstrap import bootstrap_intervals, check_bootstrap_params
@@ -62,7 +62,9 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
     X : sequence or array-like
         Samples accepted by ``estimator.predict_proba`` (e.g. image paths).
     y : array-like of shape (n_samples,)
-        True labels, all of them members of ``estimator.classes_``. A single
+        True labels, all of them members of ``estimator.classes_``: the loaders'
+        ``target`` for a model trained on it (the report still names its classes
+        NORMAL and PNEUMONIA, see ``EvaluationReport.pos_name``). A single
         class is allowed: ROC AUC and average precision are then NaN.
     threshold : float in [0, 1], default=None
         Predicted positive when the positive-class probability is
@@ -167,6 +169,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
 
     pos_index = positive_index(classes, pos_label)
     pos, neg = as_builtin(classes[pos_index]), as_builtin(classes[1 - pos_index])
+    pos_name, neg_name = class_name(pos), class_name(neg)
     threshold = _resolve_threshold(estimator, threshold, classes[pos_index])
 
     try:
@@ -200,14 +203,14 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         average_precision = float(average_precision_score(y_true, y_score))
     else:
         roc_auc = average_precision = math.nan
-        present = pos if n_pos else neg
+        present = pos_name if n_pos else neg_name
         notes.append(
             f"y holds only class {present!r}: ROC AUC and average precision are undefined."
         )
     if not n_pos:
-        notes.append(f"No {pos!r} samples: recall (sensitivity) is undefined, reported as 0.")
+        notes.append(f"No {pos_name!r} samples: recall (sensitivity) is undefined, reported as 0.")
     if not n_neg:
-        notes.append(f"No {neg!r} samples: specificity is undefined, reported as 0.")
+        notes.append(f"No {neg_name!r} samples: specificity is undefined, reported as 0.")
     intervals, methods = {}, {}
     if n_bootstrap:
         unit = "samples" if groups is None else "patients (groups)"
@@ -236,7 +239,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         confusion_matrix=[[tn, fp], [fn, tp]],
         threshold=threshold,
         n_samples=n_samples,
-        class_counts={str(neg): n_neg, str(pos): n_pos},
+        class_counts={neg_name: n_neg, pos_name: n_pos},
         pos_label=pos,
         neg_label=neg,
         notes=tuple(notes),

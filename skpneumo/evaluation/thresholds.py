@@ -17,7 +17,7 @@ from ..utils.labels import as_builtin, find_label, positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import check_probabilities, is_real, num_samples
 
-__all__ = ["OperatingPoint", "choose_threshold", "set_operating_point"]
+__all__ = ["OperatingPoint", "check_threshold_rule", "choose_threshold", "point_by_rule", "set_operating_point"]
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,21 @@ class OperatingPoint:
         Fraction of negative samples below the threshold.
     criterion : str
         How the threshold was chosen: ``"target_sensitivity=0.95"`` or ``"youden"``.
+    fallback : str or None, default=None
+        Why the rule asked for (:func:`point_by_rule`) was not the one used, when it
+        was not: an unreachable target sensitivity falls back to Youden's J.
     """
 
     threshold: float
     sensitivity: float
     specificity: float
     criterion: str
+    fallback: object = None
 
     def __str__(self):
-        return (
-            f"threshold {self.threshold:.4g} ({self.criterion}): sensitivity "
-            f"{self.sensitivity:.4f}, specificity {self.specificity:.4f}"
-        )
+        text = (f"threshold {self.threshold:.4g} ({self.criterion}): sensitivity "
+                f"{self.sensitivity:.4f}, specificity {self.specificity:.4f}")
+        return text if self.fallback is None else f"{text}; {self.fallback}"
 
 
 def _check_target(target_sensitivity):
@@ -53,6 +56,54 @@ def _check_target(target_sensitivity):
         is_real(target_sensitivity, 0, 1, True) and target_sensitivity > 0
     ):
         raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}.")
+
+
+def check_threshold_rule(rule):
+    """Raise ValueError unless ``rule`` is a threshold rule of :func:`point_by_rule` or ``"keep"``.
+
+    Parameters
+    ----------
+    rule : object
+        ``"youden"``, a target sensitivity in (0, 1], or ``"keep"`` (the classifier's
+        own threshold, chosen by nothing here).
+    """
+    if isinstance(rule, str) and rule in ("keep", "youden"):
+        return
+    if isinstance(rule, str) or not is_real(rule, 0, 1, True) or rule <= 0:
+        raise ValueError(f"threshold_rule must be 'keep', 'youden' or a target sensitivity in (0, 1], got {rule!r}.")
+
+
+def point_by_rule(y_true, y_score, rule, *, pos_label=None):
+    """The operating point a threshold rule chooses; an unreachable target falls back to Youden's J.
+
+    The one place where a rule becomes a threshold: :func:`skpneumo.fit_model` and
+    the presets name their rule (:data:`skpneumo.estimators.PRESET_VALIDATION`), this
+    applies it. Unlike :func:`choose_threshold`, an unreachable target does not
+    raise (a finished training run must not be lost to it): the result says so in
+    ``fallback``.
+
+    Parameters
+    ----------
+    y_true, y_score, pos_label
+        As :func:`choose_threshold`.
+    rule : "youden" or float in (0, 1]
+        Youden's J, or the target sensitivity.
+
+    Returns
+    -------
+    OperatingPoint
+        ``fallback`` is None when the rule itself chose the threshold.
+    """
+    check_threshold_rule(rule)
+    if rule == "keep":
+        raise ValueError("threshold_rule='keep' chooses no threshold.")
+    target = None if rule == "youden" else rule
+    point, unreachable = _choose(y_true, y_score, target, pos_label)
+    if unreachable is None:
+        return point
+    youden = _choose(y_true, y_score, None, pos_label)[0]
+    return OperatingPoint(youden.threshold, youden.sensitivity, youden.specificity, youden.criterion,
+                          fallback=f"{unreachable} Youden's J chose instead.")
 
 
 def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None):
@@ -99,6 +150,14 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
     >>> choose_threshold(y, p)  # J = 2/3 at 0.7 and at 0.4: the higher one
     OperatingPoint(threshold=0.7, sensitivity=0.6666666666666666, specificity=1.0, criterion='youden')
     """
+    point, unreachable = _choose(y_true, y_score, target_sensitivity, pos_label)
+    if unreachable is not None:
+        raise ValueError(f"{unreachable} Lower the target or improve the model.")
+    return point
+
+
+def _choose(y_true, y_score, target_sensitivity, pos_label):
+    # (point, None), or (None, why) when the target cannot be reached.
     _check_target(target_sensitivity)
     y_true, y_score = column_or_1d(y_true), column_or_1d(y_score).astype(float)
     if len(y_true) != len(y_score):
@@ -127,18 +186,18 @@ def choose_threshold(y_true, y_score, *, target_sensitivity=None, pos_label=None
         best = int(np.argmax(tpr >= target_sensitivity))  # tpr grows as the threshold falls
         criterion = f"target_sensitivity={target_sensitivity:g}"
         if fpr[best] == 1:
-            raise ValueError(
+            return None, (
                 f"target_sensitivity={target_sensitivity:g} cannot be reached on these data: "
                 f"the highest threshold reaching it ({thresholds[best]:.4g}) calls every "
                 f"{as_builtin(classes[1 - classes.index(positive)])!r} sample positive "
-                "(specificity 0). Lower the target or improve the model."
+                "(specificity 0)."
             )
     return OperatingPoint(
         threshold=float(thresholds[best]),
         sensitivity=float(tp[best] / n_pos),
         specificity=float((n_neg - fp[best]) / n_neg),
         criterion=criterion,
-    )
+    ), None
 
 
 def set_operating_point(estimator, X, y, *, target_sensitivity=None):

@@ -3,6 +3,7 @@
 Registered as Keras serializables (package ``skpneumo``), so saved networks reload.
 """
 
+import inspect
 import math
 
 import keras
@@ -158,8 +159,13 @@ class PerImageStandardization(layers.Layer):
         return input_shape
 
 
-def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpness=0.0, gamma=0.0):
+def build_augmentation(*, rotation=0.0, zoom=0.0, shift=0.0, contrast=0.0, horizontal_flip=False, sharpness=0.0,
+                       gamma=0.0):
     """Random augmentation block, active in training only.
+
+    Its keywords are :class:`~skpneumo.PneumoniaClassifier` parameters of the same
+    names, which passes them on by name (:data:`AUGMENTATION_PARAMS`): a new
+    augmentation is a keyword here, a parameter there, and its check.
 
     Parameters
     ----------
@@ -195,3 +201,7 @@ def build_augmentation(rotation, zoom, shift, contrast, horizontal_flip, sharpne
     if sharpness:
         steps.append(layers.RandomSharpness((0.5 - sharpness, 0.5 + sharpness), value_range=(0.0, 1.0)))
     return keras.Sequential(steps, name="augmentation") if steps else None
+
+
+#: The keywords of :func:`build_augmentation`.
+AUGMENTATION_PARAMS = tuple(inspect.signature(build_augmentation).parameters)

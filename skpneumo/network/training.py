@@ -333,6 +333,12 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
     return dict(history), records
 
 
+#: Keywords of :func:`train_phases` that are :class:`~skpneumo.PneumoniaClassifier`
+#: parameters of the same names, passed on by name.
+TRAINING_PARAMS = ("batch_size", "early_stopping_patience", "label_smoothing", "mixup", "weight_decay",
+                   "lr_schedule", "fine_tune_layers", "callbacks", "verbose")
+
+
 def predict_probability(model, X, batch_size, *, n_devices=1, verbose=0, callbacks=None, **predict_kwargs):
     """The network's sigmoid output: the probability of the positive class for each image.
 

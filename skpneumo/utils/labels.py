@@ -1,8 +1,10 @@
-"""Which class is positive: one rule for the classifier, evaluation and thresholds."""
+"""Which class is positive, and the name shown for each class: one rule for the whole library."""
 
 import numpy as np
 
-DEFAULT_POS_LABEL = "PNEUMONIA"
+#: The two classes by name; the integer target of the data-set loaders is the index here.
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+DEFAULT_POS_LABEL = CLASS_NAMES[1]
 
 
 def find_label(classes, label):
@@ -77,3 +79,27 @@ def as_builtin(label):
         ``label.item()`` for a numpy scalar, else ``label`` unchanged.
     """
     return label.item() if isinstance(label, np.generic) else label
+
+
+def class_name(label):
+    """The name shown for a class in reports, model cards and the command line.
+
+    The integers 0 and 1, the ``target`` of the data-set loaders, are shown as
+    ``"NORMAL"`` and ``"PNEUMONIA"``; any other label (strings, booleans, other
+    numbers) as ``str(label)``. Only the display changes: a model trained on 0/1
+    still predicts 0/1.
+
+    Parameters
+    ----------
+    label : object
+        A class label, e.g. an item of an estimator's ``classes_``.
+
+    Returns
+    -------
+    str
+    """
+    label = as_builtin(label)
+    # bool is an int subclass, but True/False read well as they are.
+    if isinstance(label, int) and not isinstance(label, bool) and label in (0, 1):
+        return CLASS_NAMES[label]
+    return str(label)

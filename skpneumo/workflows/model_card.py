@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ..utils.labels import as_builtin
+from ..utils.labels import as_builtin, class_name
 from ..utils.pipelines import final_step
 
 CARD_JSON = "model_card.json"
@@ -56,7 +56,9 @@ def describe_films(paths, labels, groups=None):
     Returns
     -------
     dict
-        ``n_images``, ``class_counts``, ``n_patients`` (None without groups) and
+        ``n_images``, ``class_counts`` (keyed by class name,
+        :func:`~skpneumo.utils.labels.class_name`: NORMAL and PNEUMONIA for 0 and 1),
+        ``n_patients`` (None without groups) and
         ``file_names_sha256``: the SHA-256 of the sorted base names joined by
         newlines (UTF-8), None without paths.
     """
@@ -68,7 +70,7 @@ def describe_films(paths, labels, groups=None):
         digest = hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
     return {
         "n_images": int(len(labels)),
-        "class_counts": {str(as_builtin(c)): int(n) for c, n in zip(classes, counts)},
+        "class_counts": {class_name(c): int(n) for c, n in zip(classes, counts)},
         "n_patients": None if groups is None else int(len(np.unique(np.asarray(groups)))),
         "file_names_sha256": digest,
     }
@@ -215,6 +217,12 @@ def _films_lines(films):
     return lines
 
 
+def _class_text(label):
+    """A class as predicted, with its name when that differs: ``1 (PNEUMONIA)``."""
+    name = class_name(label)
+    return name if name == str(label) else f"{label} ({name})"
+
+
 def render_card(card):
     """The card as Markdown (``MODEL_CARD.md``).
 
@@ -274,8 +282,10 @@ def render_card(card):
     if threshold.get("sensitivity") is not None:
         lines.append(f"On the validation films: sensitivity {threshold['sensitivity']:.3f}, "
                      f"specificity {threshold['specificity']:.3f}.")
-    lines += ["", "## Provenance", "", f"- classes: {', '.join(map(str, card.get('classes', [])))}",
+    lines += ["", "## Provenance", "", f"- classes: {', '.join(map(_class_text, card.get('classes', [])))}",
               f"- trained: {card.get('trained') or 'unknown'}; saved: {card.get('saved')}"]
+    if card.get("weights_dtype", "float32") != "float32":
+        lines.append(f"- weights stored as {card['weights_dtype']} (computed in float32)")
     lines += [f"- {package} {number}" for package, number in (card.get("versions") or {}).items()]
     if card.get("citation"):
         lines += ["", "## Citation", "", card["citation"]]

@@ -9,7 +9,10 @@ step classes listed here can be named, and nothing else may be in the folder.
 
 import json
 import os
+import shutil
+import tempfile
 import warnings
+import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -83,7 +86,39 @@ def _without_optimizer(network):
     return copy
 
 
-def save_model_folder(model, folder):
+def _store_weights_as(network_file, dtype):
+    """Rewrite the float32 arrays of a saved ``.keras`` network in ``dtype``, in place.
+
+    Keras casts stored arrays to its variables' dtype when it loads them, so the
+    network still computes in float32; only the file shrinks (float16: by half).
+    """
+    import h5py  # a Keras dependency
+
+    def copy(source, target):
+        for key, value in source.attrs.items():
+            target.attrs[key] = value
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+            else:
+                data = item[()]
+                target.create_dataset(name, data=data.astype(dtype) if data.dtype == np.float32 else data)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        original, weights = Path(tmp) / "original.keras", Path(tmp) / "weights.h5"
+        shutil.move(network_file, original)
+        with zipfile.ZipFile(original) as source, zipfile.ZipFile(network_file, "w") as target:
+            for info in source.infolist():
+                data = source.read(info.filename)
+                if info.filename.endswith(".h5"):
+                    (Path(tmp) / "in.h5").write_bytes(data)
+                    with h5py.File(Path(tmp) / "in.h5", "r") as old, h5py.File(weights, "w") as new:
+                        copy(old, new)
+                    data = weights.read_bytes()
+                target.writestr(info, data)
+
+
+def save_model_folder(model, folder, *, weights_dtype="float32"):
     """Save a fitted skpneumo pipeline as a folder that loads without pickle.
 
     Parameters
@@ -93,6 +128,11 @@ def save_model_folder(model, folder):
     folder : path-like
         Created; must not exist yet (or be empty). Written under a temporary name
         and renamed, so that it never holds half a model.
+    weights_dtype : {"float32", "float16"}, default="float32"
+        How the network's weights are stored. ``"float16"`` halves the file; the
+        loaded network still computes in float32, from weights rounded to float16
+        (relative error about 5e-4): check the rounded model's numbers before
+        shipping it.
 
     Raises
     ------
@@ -108,6 +148,8 @@ def save_model_folder(model, folder):
                          "save other models with joblib (a path ending in .joblib).")
     if not hasattr(clf, "model_"):
         raise ValueError("the pipeline is not fitted: fit it before saving.")
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"weights_dtype must be 'float32' or 'float16', got {weights_dtype!r}.")
     description = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -117,15 +159,18 @@ def save_model_folder(model, folder):
         "classes": [as_builtin(c) for c in clf.classes_],
         "history": clf.history_,
         "phases": clf.phases_,
+        "weights_dtype": weights_dtype,
     }
 
-    card = complete_card(model, description["versions"], name=Path(folder).name)
+    card = {**complete_card(model, description["versions"], name=Path(folder).name), "weights_dtype": weights_dtype}
 
     def write(tmp):
         (tmp / PIPELINE_FILE).write_text(json.dumps(description, indent=2) + "\n")
         for name, text in card_files(card).items():
             (tmp / name).write_text(text, encoding="utf-8")
         _without_optimizer(clf.model_).save(tmp / NETWORK_FILE)
+        if weights_dtype != "float32":
+            _store_weights_as(tmp / NETWORK_FILE, weights_dtype)
 
     write_folder_atomically(folder, write)
 

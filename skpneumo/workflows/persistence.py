@@ -38,7 +38,7 @@ def _old_module_names():
             del sys.modules[old]
 
 
-def save_model(model, path):
+def save_model(model, path, *, weights_dtype="float32"):
     """Save a fitted model: a joblib file, or a portable folder that loads without pickle.
 
     Parameters
@@ -50,13 +50,19 @@ def save_model(model, path):
         atomically, for any fitted model. Any other name: a new folder
         (:mod:`~skpneumo.workflows.model_folder`: JSON and a ``.keras`` network,
         loaded without pickle and across library versions), for skpneumo pipelines.
+    weights_dtype : {"float32", "float16"}, default="float32"
+        For a folder: how the network's weights are stored (float16 halves the file,
+        see :func:`~skpneumo.workflows.model_folder.save_model_folder`). A joblib
+        file always keeps the model as it is.
     """
     if os.fspath(path).lower().endswith(JOBLIB_SUFFIXES):
+        if weights_dtype != "float32":
+            raise ValueError("weights_dtype applies to model folders; a joblib file keeps the model as it is.")
         write_file_atomically(path, lambda tmp: joblib.dump(model, tmp))
     else:
         from .model_folder import save_model_folder  # Keras: imported when needed
 
-        save_model_folder(model, path)
+        save_model_folder(model, path, weights_dtype=weights_dtype)
 
 
 def load_model(path):

@@ -10,7 +10,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ..datasets import patient_groups
 from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
-from ..evaluation import evaluate, set_operating_point
+from ..evaluation import evaluate
+from ..evaluation.thresholds import check_threshold_rule, point_by_rule
+from ..utils.labels import positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
@@ -61,14 +63,6 @@ def patient_validation_split(groups, labels, val_size, random_state):
     n_splits = max(2, round(1 / val_size))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     return next(cv.split(np.zeros(len(labels)), labels, groups))
-
-
-def _check_rule(threshold_rule):
-    if threshold_rule in (None, "keep", "youden"):
-        return
-    if isinstance(threshold_rule, str) or not is_real(threshold_rule, 0, 1, True) or threshold_rule <= 0:
-        raise ValueError("threshold_rule must be None, 'keep', 'youden' or a target sensitivity in (0, 1], "
-                         f"got {threshold_rule!r}.")
 
 
 def fit_model(paths, labels, groups=None, *, params=None, val_size=None, threshold_rule=None,
@@ -129,7 +123,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     """
     paths, labels = np.asarray(paths), np.asarray(labels)
     params = dict(params or {})
-    _check_rule(threshold_rule)
+    if threshold_rule is not None:
+        check_threshold_rule(threshold_rule)
     preset = preset_validation(params.get("preset"))
     if val_size is None:
         val_size = preset["val_size"]
@@ -169,18 +164,17 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         # What the classifier sees at prediction: every step but the last, samplers skipped.
         validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
         if threshold_rule != "keep":
-            target = None if threshold_rule == "youden" else threshold_rule
-            try:
-                point = set_operating_point(clf, *validation, target_sensitivity=target)
-            except ValueError as exc:
-                if target is None or "cannot be reached" not in str(exc):
-                    raise
+            pos = positive_index(clf.classes_)
+            point = point_by_rule(validation[1], clf.predict_proba(validation[0])[:, pos], threshold_rule,
+                                  pos_label=clf.classes_[pos])
+            if point.fallback:
                 # An unreachable target must not throw away a finished training run.
-                warnings.warn(f"{exc} The threshold maximises Youden's J instead.", UserWarning, stacklevel=2)
-                point = set_operating_point(clf, *validation)
+                warnings.warn(point.fallback, UserWarning, stacklevel=2)
+            clf.set_params(threshold=point.threshold)
             threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
                          "specificity": point.specificity,
-                         "rule": f"{point.criterion} on the validation patients"}
+                         "rule": f"{point.criterion} on the validation patients"
+                                 + (f" ({point.fallback})" if point.fallback else "")}
         report = evaluate(clf, *validation, groups=groups[val_idx], random_state=0)
         validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
                            "report": validation_metrics(report)}

@@ -24,6 +24,7 @@ from skpneumo.datasets import (
     fetch_chest_xray,
     get_data_home,
     load_chest_xray,
+    load_split,
     make_synthetic_xrays,
     patient_id,
 )
@@ -162,6 +163,22 @@ def test_load_return_X_y(tree):
     np.testing.assert_array_equal(paths, data.paths)
     np.testing.assert_array_equal(labels, data.labels)
     np.testing.assert_array_equal(groups, data.groups)
+
+
+def test_loaders_give_an_integer_target_named_by_target_names(tree, tmp_path):
+    data = load_chest_xray(tree)
+    assert list(data.target) == [0] * 4 + [1] * 3 + [0, 1]
+    loaded = [
+        data,
+        load_chest_xray(tree, split="test"),
+        load_split(tree, "train"),
+        load_split(tree / "chest_xray" / "TEST", "train"),
+        make_synthetic_xrays(tmp_path, n_per_class=2, size=16, random_state=0, split=["train", "test"]),
+    ]
+    for bunch in loaded:
+        assert bunch.target.dtype.kind == "i"
+        assert list(bunch.target_names) == ["NORMAL", "PNEUMONIA"]
+        np.testing.assert_array_equal(bunch.target_names[bunch.target], bunch.labels)
 
 
 def test_load_errors(tmp_path):

@@ -377,3 +377,16 @@ def test_phases_say_what_the_fine_tuning_phase_trained(tiny_arrays):
     clf = PneumoniaClassifier(**{**SMALL, "fine_tune_epochs": 1, "fine_tune_layers": 4}).fit(X, y)
     assert [p["trained"] for p in clf.phases_] == ["all layers", "head and top 4 backbone layers"]
     assert clf.phases_[1]["learning_rate"] == 1e-5
+
+
+def test_the_network_layer_takes_the_classifier_parameters_by_name():
+    import inspect
+
+    from skpneumo.network.layers import AUGMENTATION_PARAMS
+    from skpneumo.network.training import TRAINING_PARAMS, train_phases
+
+    params = PneumoniaClassifier().get_params()
+    assert set(AUGMENTATION_PARAMS) == {"rotation", "zoom", "shift", "contrast", "horizontal_flip", "sharpness",
+                                        "gamma"}
+    assert set(AUGMENTATION_PARAMS) <= set(params) and set(TRAINING_PARAMS) <= set(params)
+    assert set(TRAINING_PARAMS) <= set(inspect.signature(train_phases).parameters)

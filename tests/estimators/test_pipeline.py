@@ -14,7 +14,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import (
-    FixedThresholdClassifier, GridSearchCV, GroupKFold, StratifiedKFold,
+    FixedThresholdClassifier, GridSearchCV, GroupKFold, StratifiedGroupKFold, StratifiedKFold,
     TunedThresholdClassifierCV, check_cv, cross_validate,
 )
 
@@ -30,6 +30,7 @@ from skpneumo import (
     Resizer,
     make_pipeline,
 )
+from skpneumo.datasets import make_synthetic_xrays
 from skpneumo.evaluation import evaluate
 from skpneumo.evaluation import set_operating_point
 
@@ -120,6 +121,18 @@ def test_cross_validation_with_standard_scorers(image_set):
         proba, predicted = model.predict_proba(paths[test])[:, 1], model.predict(paths[test])
         assert scores["test_roc_auc"][k] == pytest.approx(roc_auc_score(y[test], proba))
         assert scores["test_f1"][k] == pytest.approx(f1_score(y[test], predicted))
+
+
+@pytest.mark.slow
+def test_grid_search_on_the_loaders_target_takes_the_standard_scorers(tmp_path):
+    # The loaders' target is 0/1, so scorers that need a positive label work unchanged.
+    data = make_synthetic_xrays(tmp_path, n_per_class=10, size=TINY, random_state=0)
+    scoring = ["f1", "precision", "recall", "average_precision", "roc_auc"]
+    search = GridSearchCV(fast_pipeline(), {"clf__learning_rate": [1e-3]}, scoring=scoring, refit=False,
+                          cv=StratifiedGroupKFold(2), error_score="raise")
+    search.fit(data.paths, data.target, groups=data.groups)
+    for name in scoring:
+        assert np.isfinite(search.cv_results_[f"mean_test_{name}"]).all(), name
 
 
 def test_grid_search_by_patient_in_parallel(image_set):

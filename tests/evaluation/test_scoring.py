@@ -132,7 +132,23 @@ def test_integer_labels_default_to_one(data):
     report = evaluate(model, X, y)
     assert report.pos_label == 1 and report.neg_label == 0
     assert_matches_sklearn(report, y == 1, model.predict_proba(X)[:, 1])
-    assert report.class_counts == {"0": int((y == 0).sum()), "1": int((y == 1).sum())}
+    assert report.class_counts == {"NORMAL": int((y == 0).sum()), "PNEUMONIA": int((y == 1).sum())}
+
+
+def test_a_model_trained_on_target_is_reported_as_normal_and_pneumonia(data, tmp_path):
+    X, y = data  # 0/1, as the loaders' target
+    report = evaluate(LogisticRegression().fit(X, y), X[y == 1], y[y == 1], n_bootstrap=0)
+    assert (report.pos_label, report.neg_label) == (1, 0)  # the classes stay those of classes_
+    assert (report.pos_name, report.neg_name) == ("PNEUMONIA", "NORMAL")
+    text, markdown = report.summary(), render.markdown(report)
+    assert "positive class 'PNEUMONIA'" in text and "pred NORMAL" in text and "true PNEUMONIA" in text
+    assert "- Positive class: `PNEUMONIA`" in markdown and "| **True NORMAL** |" in markdown
+    assert "y holds only class 'PNEUMONIA'" in report.notes[0]
+    saved = report.to_dict()
+    assert (saved["pos_label"], saved["pos_name"], saved["neg_name"]) == (1, "PNEUMONIA", "NORMAL")
+    report.save(tmp_path)
+    loaded = EvaluationReport.load(tmp_path)
+    assert loaded == report and loaded.pos_name == "PNEUMONIA"
 
 
 def test_positive_column_looked_up_when_it_is_first(data):

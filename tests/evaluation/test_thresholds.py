@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skpneumo.evaluation import OperatingPoint, choose_threshold, set_operating_point
+from skpneumo.evaluation import OperatingPoint, choose_threshold, point_by_rule, set_operating_point
 
 # Sorted by score: N .1, N .3, P .4, N .6, P .7, P .9
 Y = np.array(["NORMAL", "NORMAL", "NORMAL", "PNEUMONIA", "PNEUMONIA", "PNEUMONIA"])
@@ -83,6 +83,21 @@ def test_unreachable_target_sensitivity():
     with pytest.raises(ValueError, match=r"target_sensitivity=1 cannot be reached.*'NORMAL'.*specificity 0"):
         choose_threshold(Y, p, target_sensitivity=1.0)
     assert choose_threshold(Y, p, target_sensitivity=0.6).threshold == 0.7
+
+
+def test_a_rule_returns_its_point_or_says_why_it_fell_back():
+    p = np.array([0.2, 0.3, 0.6, 0.1, 0.7, 0.9])
+    reached = point_by_rule(Y, p, 0.6)
+    assert reached == choose_threshold(Y, p, target_sensitivity=0.6) and reached.fallback is None
+    assert point_by_rule(Y, p, "youden") == choose_threshold(Y, p)
+    fell_back = point_by_rule(Y, p, 1.0)
+    youden = choose_threshold(Y, p)
+    assert (fell_back.threshold, fell_back.criterion) == (youden.threshold, "youden")
+    assert fell_back.fallback.startswith("target_sensitivity=1 cannot be reached")
+    assert "Youden's J chose instead" in str(fell_back)
+    for bad in ("keep", 0, "0.9"):
+        with pytest.raises(ValueError, match="threshold_rule|chooses no threshold"):
+            point_by_rule(Y, p, bad)
 
 
 @pytest.mark.parametrize("y, p, match", [

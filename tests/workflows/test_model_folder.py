@@ -16,7 +16,7 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
-from skpneumo import ModelFileError, cli, load_model, save_model
+from skpneumo import ModelFileError, PneumoniaPipeline, cli, load_model, save_model
 from skpneumo.datasets import make_synthetic_xrays
 
 LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
@@ -126,3 +126,38 @@ def test_only_skpneumo_pipelines_go_into_a_folder_and_never_over_another(saved, 
         pipe.named_steps["clf"].set_params(callbacks=None)
     assert load_model(tmp_path / "with_callbacks").named_steps["clf"].callbacks is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["with_callbacks"]
+
+
+def test_float16_weights_halve_the_file_and_predict_within_rounding(saved, tmp_path):
+    from skpneumo import PneumoniaClassifier
+    from skpneumo.network import build_model
+
+    legacy, _, paths = saved
+    # The saved fixture's network is too small for its weights to outweigh the file's
+    # structure: the same pipeline around a SmallCNN (1.2 M weights).
+    network = build_model((32, 32, 3), backbone="smallcnn", weights=None, dense_units=(8,), dropout=0.0,
+                          augmentation=None)
+    clf = PneumoniaClassifier.from_network(network, legacy.classes_, threshold=0.4)
+    pipe = PneumoniaPipeline([*legacy.steps[:-1], ("clf", clf)])
+    save_model(pipe, tmp_path / "full")
+    save_model(pipe, tmp_path / "half", weights_dtype="float16")
+    full, half = (os.path.getsize(tmp_path / f / "model.keras") for f in ("full", "half"))
+    assert 0.45 < half / full < 0.55
+    with zipfile.ZipFile(tmp_path / "half" / "model.keras") as archive:
+        weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        stored = []
+        weights.visititems(lambda name, item: stored.append(item.dtype) if isinstance(item, h5py.Dataset) else None)
+        assert stored and set(stored) == {np.dtype("float16")}
+    loaded = load_model(tmp_path / "half")
+    assert {w.dtype for w in loaded.named_steps["clf"].model_.get_weights()} == {np.dtype("float32")}
+    p_full, p_half = pipe.predict_proba(paths)[:, 1], loaded.predict_proba(paths)[:, 1]
+    assert not np.array_equal(p_full, p_half)  # rounded...
+    np.testing.assert_allclose(p_half, p_full, atol=2e-3)  # ...by little
+    card = json.loads((tmp_path / "half" / "model_card.json").read_text())
+    assert card["weights_dtype"] == "float16"
+    assert "stored as float16" in (tmp_path / "half" / "MODEL_CARD.md").read_text()
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save_model(pipe, tmp_path / "bad", weights_dtype="int8")
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save_model(pipe, tmp_path / "m.joblib", weights_dtype="float16")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "m.joblib").exists()

@@ -116,15 +116,16 @@ def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, mon
 
 def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, monkeypatch):
     data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
-    real = training.set_operating_point
+    real = training.point_by_rule
 
-    def unreachable(clf, X, y, target_sensitivity=None):
-        if target_sensitivity is not None:
-            raise ValueError("target_sensitivity=0.95 cannot be reached on these data.")
-        return real(clf, X, y)
+    def reversed_scores(y, scores, rule, pos_label=None):
+        # Every PNEUMONIA film below every NORMAL one: no target can be reached.
+        return real(y, np.where(y == pos_label, 0.1, 0.9), rule, pos_label=pos_label)
 
-    monkeypatch.setattr(training, "set_operating_point", unreachable)
+    monkeypatch.setattr(training, "point_by_rule", reversed_scores)
     params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
-    with pytest.warns(UserWarning, match="cannot be reached.*Youden's J instead"):
+    with pytest.warns(UserWarning, match=r"target_sensitivity=0.9 cannot be reached.*Youden's J chose instead"):
         pipe, _ = fit_model(data.paths, data.labels, params=params, random_state=0)
-    assert pipe.model_card_["threshold"]["rule"] == "youden on the validation patients"
+    rule = pipe.model_card_["threshold"]["rule"]
+    assert rule.startswith("youden on the validation patients (target_sensitivity=0.9 cannot be reached")
+    assert pipe.named_steps["clf"].threshold == pytest.approx(0.1)  # Youden's J on those scores
