@@ -106,7 +106,7 @@ def child_predict(kind, n_paths):
     if kind == "skpneumo":
         proba = pipe.predict_proba(paths)
     else:  # transform everything, then predict: the pipeline without chunks
-        proba = pipe.named_steps["clf"].predict_proba(pipe[:-1].transform(paths))
+        proba = pipe[-1].predict_proba(pipe[:-1].transform(paths))
     assert proba.shape == (n_paths, 2)
     return {"peak_bytes": _peak_bytes(), "peak_before_predict": before,
             "seconds": time.perf_counter() - start}

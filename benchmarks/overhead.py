@@ -36,7 +36,7 @@ def main():
     pipe = make_pipeline(weights=None, backbone=args.backbone, size=args.size, epochs=1, fine_tune_epochs=0,
                          batch_size=args.batch_size, random_state=0, smote=None)
     pipe.fit(X[:16], y)
-    model = pipe.named_steps["clf"].model_
+    model = pipe[-1].model_
 
     def wrapped():
         return pipe.predict_proba(X)[:, 1]

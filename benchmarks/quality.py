@@ -140,7 +140,7 @@ def main(argv=None):
     pipe, _ = fit_model(fit_val_paths, fit_val_labels, fit_val_groups, params=params, val_size=0.25,
                         split_random_state=args.split_seed, random_state=args.seed, quiet=False)
     train_seconds = time.perf_counter() - t0
-    clf = pipe.named_steps["clf"]
+    clf = pipe[-1]
     results = {
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
         "params": {k: repr(v) for k, v in params.items()},

@@ -95,7 +95,7 @@ def run_one(recipe, seed, data, out):
     pipe, validation = fit_model(train.paths, train.labels, train.groups, params=params, random_state=seed,
                                  split_random_state=SPLIT_SEED, threshold_rule=THRESHOLD_RULE)
     train_seconds = time.perf_counter() - started
-    clf = pipe.named_steps["clf"]
+    clf = pipe[-1]
     card = pipe.model_card_
     val_scores = clf.predict_proba(validation[0])[:, 1]
     report = evaluate(pipe, test.paths, test.labels, groups=test.groups, n_bootstrap=N_BOOTSTRAP, random_state=0)

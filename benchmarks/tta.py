@@ -74,7 +74,7 @@ def main():
     )
     # Every step but the classifier, normalize included: the classifier takes [0, 1]
     # floats (and refuses 0-255 images), exactly what the pipeline hands it.
-    preprocess, clf = pipe[:-1], pipe.named_steps["clf"]
+    preprocess, clf = pipe[:-1], pipe[-1]
     t0 = time.perf_counter()
     X_train, X_val = preprocess.transform(data.paths[train_idx]), preprocess.transform(data.paths[val_idx])
     y_train, y_val = data.labels[train_idx], data.labels[val_idx]

@@ -21,6 +21,7 @@ from ..network.layers import AUGMENTATION_PARAMS, build_augmentation
 from ..network.model import build_model, check_input_images
 from ..network.training import TRAINING_PARAMS, predict_probability, seeded, train_phases
 from ..utils.labels import positive_index
+from ..utils.pipelines import final_step
 from ..utils.validation import check_binary_labels, is_int, is_real
 from .tta import resolve_tta, tta_transform
 
@@ -672,6 +673,5 @@ def skpneumo_classifier(model):
     -------
     PneumoniaClassifier or None
     """
-    steps = getattr(model, "steps", None)
-    final = steps[-1][1] if steps else model
+    final = final_step(model)[1]
     return final if isinstance(final, PneumoniaClassifier) else None

@@ -3,22 +3,35 @@
 import numpy as np
 from imblearn.pipeline import Pipeline
 from scipy import sparse
-# scikit-learn's rule for hiding predict/predict_proba when the final step lacks them.
-from sklearn.pipeline import _final_estimator_has
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..io import check_image_file
 from ..preprocessing import GrayscaleToRGB, ImageLoader, ImageSMOTE, ImageTransformer, Normalizer, Resizer
-from ..utils.images import check_not_one_path, is_path
+from ..utils.images import check_not_one_path, chunks, is_path
+from ..utils.pipelines import final_step
 from ..utils.validation import check_binary_labels, is_int
 from .classifier import PneumoniaClassifier
 from .presets import init_params, preset_params
+
+# Images per chunk of the pipeline's predict and predict_proba, and of the workflows' files
+# for models without a chunk_size of their own.
+DEFAULT_CHUNK_SIZE = 1024
 
 
 def _is_loaded(X):
     """Whether ``X`` is one array of images already (nothing for the loader to read)."""
     return isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"
+
+
+def _final_step_has(method):
+    """For ``available_if``: whether the final step has ``method`` (a disabled one transforms)."""
+    def check(pipeline):
+        name, final = final_step(pipeline)
+        if name is None:  # no steps: nothing to delegate to
+            return False
+        return hasattr(final, method) or (method == "transform" and final in (None, "passthrough"))
+    return check
 
 
 def _skipped(step, fitting):
@@ -77,7 +90,7 @@ class PneumoniaPipeline(Pipeline):
         Images per chunk in ``predict`` and ``predict_proba``.
     """
 
-    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=1024):
+    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=DEFAULT_CHUNK_SIZE):
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.chunk_size = chunk_size
 
@@ -90,7 +103,7 @@ class PneumoniaPipeline(Pipeline):
 
     def __setstate__(self, state):
         # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
-        state.setdefault("chunk_size", 1024)
+        state.setdefault("chunk_size", DEFAULT_CHUNK_SIZE)
         super().__setstate__(state)
 
     def _checked_chunk_size(self):
@@ -146,6 +159,8 @@ class PneumoniaPipeline(Pipeline):
                 Xt = step.transform(Xt)
         return Xt
 
+    # imbalanced-learn's private fit loop, overridden and called: no public hook runs between
+    # fitting the transformers and fitting the final step, where the fused pass and validation_data go.
     def _fit(self, X, y=None, routed_params=None, raw_params=None):
         n, _ = self._fused_head(fitting=True)
         if n and self.memory is None and not _is_loaded(X):
@@ -161,7 +176,7 @@ class PneumoniaPipeline(Pipeline):
             self.steps = list(self.steps[:n]) + rest.steps[1:]
         else:
             Xt, yt = super()._fit(X, y, routed_params, raw_params)
-        name = self.steps[-1][0]
+        name = final_step(self)[0]
         fit_params = routed_params[name]["fit"] if name in routed_params else {}
         if fit_params.get("validation_data") is not None:
             # After the transformers are fitted, before the final estimator is.
@@ -237,7 +252,7 @@ class PneumoniaPipeline(Pipeline):
         self.check_before_fit(X, y)
         # A model card describes the run that recorded it (skpneumo.fit_model): not this one.
         self.__dict__.pop("model_card_", None)
-        validation = params.get(f"{self.steps[-1][0]}__validation_data")
+        validation = params.get(f"{final_step(self)[0]}__validation_data")
         if validation is not None and not isinstance(validation[0], np.ndarray):
             for item in validation[0]:
                 if is_path(item):
@@ -251,16 +266,16 @@ class PneumoniaPipeline(Pipeline):
             return getattr(super(), method)(X, **params)
         items = X if isinstance(X, np.ndarray) else list(X)
         size = self._checked_chunk_size()
-        batch_size = getattr(self._final_estimator, "batch_size", None)
+        final = final_step(self)[1]
+        batch_size = getattr(final, "batch_size", None)
         if is_int(batch_size, 1):
             size = max(1, size // batch_size) * batch_size
-        final = getattr(self._final_estimator, method)
-        parts = [final(self._transform_for_final(items[start:start + size]), **params)
-                 for start in range(0, max(len(items), 1), size)]
+        # An empty X goes through once, for the steps' own error or empty result.
+        parts = [getattr(final, method)(self._transform_for_final(part), **params)
+                 for part in (chunks(items, size) if len(items) else [items])]
         return np.concatenate(parts)
 
-    # imbalanced-learn's rule for when transform exists (every step transforms).
-    @available_if(Pipeline._can_transform)
+    @available_if(_final_step_has("transform"))
     def transform(self, X, **params):
         """Transform ``X`` through every step, fusing the per-image steps after the loader.
 
@@ -281,7 +296,7 @@ class PneumoniaPipeline(Pipeline):
             return Xt
         return Pipeline(steps, memory=self.memory, verbose=self.verbose).transform(Xt, **params)
 
-    @available_if(_final_estimator_has("predict_proba"))
+    @available_if(_final_step_has("predict_proba"))
     def predict_proba(self, X, **params):
         """Class probabilities, computed chunk by chunk.
 
@@ -298,7 +313,7 @@ class PneumoniaPipeline(Pipeline):
         """
         return self._in_chunks("predict_proba", X, params)
 
-    @available_if(_final_estimator_has("predict"))
+    @available_if(_final_step_has("predict"))
     def predict(self, X, **params):
         """Predicted labels, computed chunk by chunk.
 

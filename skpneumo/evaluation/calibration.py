@@ -8,7 +8,7 @@ still state probabilities that are far too confident; these numbers say by how m
 
 import numpy as np
 
-from ..utils.validation import binary_indicator, is_int
+from ..utils.validation import binary_indicator, check_probabilities, is_int
 
 __all__ = ["expected_calibration_error", "reliability_bins"]
 
@@ -57,10 +57,11 @@ def reliability_bins(y_true, y_prob, n_bins=10):
         raise ValueError(f"y_true holds {len(y_true)} labels but y_prob {len(y_prob)} probabilities.")
     if len(y_prob) == 0:
         raise ValueError("y_prob is empty.")
-    if not np.all(np.isfinite(y_prob)) or y_prob.min() < 0 or y_prob.max() > 1:
-        raise ValueError("y_prob must hold probabilities in [0, 1].")
+    check_probabilities(y_prob, "y_prob")
     # floor(p * n) rather than comparing with linspace edges: 3 / 10 * 10 lands in
-    # bin 3, whereas np.linspace(0, 1, 11)[3] is 0.30000000000000004 > 0.3.
+    # bin 3, whereas np.linspace(0, 1, 11)[3] is 0.30000000000000004 > 0.3. Not
+    # sklearn's calibration_curve: it puts 0.3 in bin 2 and an edge like 0.5 in the lower
+    # bin, and returns neither counts nor the empty bins that the report shows.
     index = np.minimum((y_prob * n_bins).astype(int), n_bins - 1)
     count = np.bincount(index, minlength=n_bins)
     sum_prob = np.bincount(index, weights=y_prob, minlength=n_bins)

@@ -20,7 +20,7 @@ from ..io import check_image_file
 from ..network import check_input_images
 from ..preprocessing import ImageLoader
 from ..utils.files import write_files_atomically
-from ..utils.images import as_image_list, check_not_one_path, is_path, stack_images
+from ..utils.images import as_image_list, check_not_one_path, chunks, is_path, stack_images
 from ..utils.labels import positive_index
 from ..utils.validation import is_real
 
@@ -291,8 +291,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     first = head.steps[0][1] if head is not None else None
     loader = first if isinstance(first, ImageLoader) else None
     heatmaps, probas = [], []
-    for start in range(0, len(items), clf.batch_size):
-        chunk = items[start:start + clf.batch_size]
+    for chunk in chunks(items, clf.batch_size):
         loaded = loader.transform(chunk) if loader is not None else stack_images(as_image_list(chunk, "explain"))
         # The overlay goes on the image as stored, the network gets exactly what
         # predict_proba gives it (large JPEGs decoded at reduced scale for the model).
@@ -305,7 +304,8 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
             files = {
                 name: cv2.imencode(".png", cv2.cvtColor(overlay(image, heat, alpha), cv2.COLOR_RGB2BGR))[1]
                 .tobytes()
-                for name, image, heat in zip(names[start:], loaded, chunk_heatmaps)
+                # heatmaps holds those of the earlier chunks: this chunk's names start there.
+                for name, image, heat in zip(names[len(heatmaps):], loaded, chunk_heatmaps)
             }
             write_files_atomically(out, files, "Grad-CAM overlays")
         heatmaps.extend(chunk_heatmaps)

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     confusion_matrix,
     f1_score,
     precision_score,
@@ -35,7 +36,8 @@ from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClas
 from sklearn.utils.validation import column_or_1d
 
 from ..utils.labels import as_builtin, class_name, find_label, positive_index
-from ..utils.validation import is_real, num_samples
+from ..utils.pipelines import final_step
+from ..utils.validation import check_probabilities, is_real, num_samples
 from .bootstrap import bootstrap_intervals, check_bootstrap_params
 from .calibration import calibration_error, reliability_bins
 from .intervals import rate_intervals
@@ -189,11 +191,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
             f"predict_proba returned shape {proba.shape}; expected ({n_samples}, 2)."
         )
     y_score = proba[:, pos_index]
-    if not np.all(np.isfinite(y_score)) or y_score.min() < 0 or y_score.max() > 1:
-        raise ValueError(
-            f"predict_proba returned values outside [0, 1] for class {pos!r}; "
-            "expected probabilities."
-        )
+    check_probabilities(y_score, f"predict_proba's column of class {pos!r}")
 
     y_pred = (y_score >= threshold).astype(int)
     (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
@@ -250,7 +248,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         n_bootstrap=n_bootstrap,
         bootstrap_unit=("samples" if groups is None else "groups") if n_bootstrap else None,
         interval_methods=methods,
-        brier_score=float(np.mean((y_score - y_true) ** 2)),
+        brier_score=float(brier_score_loss(y_true, y_score)),
         ece=calibration_error(reliability),
         reliability=reliability,
         groups_source=groups_source,
@@ -300,20 +298,19 @@ def _file_paths(X):
 def _resolve_threshold(estimator, threshold, positive):
     source = "threshold"
     if threshold is None:
-        steps = getattr(estimator, "steps", None)
-        final_step = steps[-1][1] if steps else estimator
+        final = final_step(estimator)[1]
         # A skpneumo classifier's threshold, or a scikit-learn threshold wrapper's
         # (FixedThresholdClassifier.threshold, TunedThresholdClassifierCV.best_threshold_).
-        name = "threshold" if hasattr(final_step, "threshold") else "best_threshold_"
-        threshold = getattr(final_step, name, None)
-        source = f"{type(final_step).__name__}.{name}"
+        name = "threshold" if hasattr(final, "threshold") else "best_threshold_"
+        threshold = getattr(final, name, None)
+        source = f"{type(final).__name__}.{name}"
         if threshold is None or (isinstance(threshold, str) and threshold == "auto"):
             return DEFAULT_THRESHOLD
-        if isinstance(final_step, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
+        if isinstance(final, (FixedThresholdClassifier, TunedThresholdClassifierCV)):
             # These threshold their pos_label, else classes_[1]: refuse one that is not
             # the report's positive class rather than score the wrong column.
-            wrapped = getattr(final_step, "pos_label", None)
-            wrapped = final_step.classes_[1] if wrapped is None else wrapped
+            wrapped = getattr(final, "pos_label", None)
+            wrapped = final.classes_[1] if wrapped is None else wrapped
             if wrapped != positive:
                 raise ValueError(
                     f"{source} applies to P({as_builtin(wrapped)}) but the report's positive "

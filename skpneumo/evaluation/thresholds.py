@@ -14,7 +14,8 @@ from sklearn.metrics import roc_curve
 from sklearn.utils.validation import column_or_1d
 
 from ..utils.labels import as_builtin, find_label, positive_index
-from ..utils.validation import is_real, num_samples
+from ..utils.pipelines import final_step
+from ..utils.validation import check_probabilities, is_real, num_samples
 
 __all__ = ["OperatingPoint", "check_threshold_rule", "choose_threshold", "point_by_rule", "set_operating_point"]
 
@@ -161,8 +162,7 @@ def _choose(y_true, y_score, target_sensitivity, pos_label):
     y_true, y_score = column_or_1d(y_true), column_or_1d(y_score).astype(float)
     if len(y_true) != len(y_score):
         raise ValueError(f"y_true holds {len(y_true)} labels but y_score {len(y_score)} scores.")
-    if not np.all(np.isfinite(y_score)) or y_score.min() < 0 or y_score.max() > 1:
-        raise ValueError("y_score must hold probabilities in [0, 1].")
+    check_probabilities(y_score, "y_score")
     classes = list(np.unique(y_true))
     if len(classes) != 2:
         raise ValueError(
@@ -242,8 +242,7 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
     >>> pipe.get_params()["clf__threshold"] == point.threshold  # doctest: +SKIP
     True
     """
-    steps = getattr(estimator, "steps", None)
-    name, final = steps[-1] if steps else (None, estimator)
+    name, final = final_step(estimator)
     if "threshold" not in final.get_params(deep=False):
         raise ValueError(
             f"{type(final).__name__} has no threshold parameter; wrap the estimator in "

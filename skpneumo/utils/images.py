@@ -1,4 +1,4 @@
-"""Image arrays and batches of images of any size: checks and stacking.
+"""Image arrays and batches of images of any size: checks, stacking and chunks.
 
 A batch is either one stacked array ``(n, H, W)`` / ``(n, H, W, C)`` or, while
 images still differ in size or channels, a 1-D object array of per-image arrays.
@@ -208,3 +208,25 @@ def stack_images(images):
     for i, img in enumerate(images):
         batch[i] = img
     return batch
+
+
+def chunks(items, size):
+    """Consecutive slices of ``items`` of ``size`` items (the last may be shorter).
+
+    The one chunking loop behind the pipeline's prediction, Grad-CAM and the
+    per-file workflows.
+
+    Parameters
+    ----------
+    items : sequence
+        Anything with ``len`` and slicing (list, ndarray).
+    size : int
+        Items per slice, >= 1.
+
+    Yields
+    ------
+    sequence
+        ``items[start:start + size]``, of the type of ``items``; none for empty ``items``.
+    """
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

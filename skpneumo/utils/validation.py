@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 
+# Not sklearn's check_scalar or Interval: both accept bools (epochs=True), and check_scalar accepts NaN
+# and raises TypeError for a wrong type, where skpneumo's checks raise ValueError.
 def is_int(value, minimum):
     """True for an integer (not a bool) of at least ``minimum``, numpy integers included.
 
@@ -71,6 +73,25 @@ def binary_indicator(values, name):
         raise ValueError(f"{name} must hold 0/1 or True/False, 1 being the positive class; "
                          f"got values {np.unique(values)[:5].tolist()}.")
     return values.astype(bool)
+
+
+def check_probabilities(values, name):
+    """Raise ValueError naming ``name`` unless every value is a probability (finite, in [0, 1]).
+
+    Parameters
+    ----------
+    values : ndarray of float
+        Probabilities, at least one.
+    name : str
+        Named in the error message.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN, infinite, negative or above 1.
+    """
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
+        raise ValueError(f"{name} must hold probabilities in [0, 1].")
 
 
 def check_hw(size, name):

@@ -7,8 +7,10 @@ a cluster through joblib's Dask backend (user guide, "Scaling out").
 import math
 import os
 
+from ..estimators.pipeline import DEFAULT_CHUNK_SIZE
+from ..utils.images import chunks
 from ..utils.validation import is_int
-from .prediction import DEFAULT_CHUNK, predict_paths
+from .prediction import predict_paths
 from .progress import progress
 
 CONNECT_TIMEOUT = 10
@@ -79,14 +81,13 @@ def predict_on_cluster(model, paths, scheduler, *, chunk_size=None, quiet=True):
     try:
         if chunk_size is None:
             n_workers = max(1, len(client.nthreads()))
-            chunk_size = min(getattr(model, "chunk_size", DEFAULT_CHUNK), math.ceil(len(paths) / n_workers))
-        absolute = [os.path.abspath(path) for path in paths]
-        chunks = [absolute[i:i + chunk_size] for i in range(0, len(absolute), chunk_size)]
+            chunk_size = min(getattr(model, "chunk_size", DEFAULT_CHUNK_SIZE), math.ceil(len(paths) / n_workers))
+        parts = list(chunks([os.path.abspath(path) for path in paths], chunk_size))
         from distributed import as_completed
 
         remote_model = client.scatter(model, broadcast=True)
-        futures = client.map(_predict_chunk, chunks, model=remote_model)
-        sizes = dict(zip((future.key for future in futures), map(len, chunks)))
+        futures = client.map(_predict_chunk, parts, model=remote_model)
+        sizes = dict(zip((future.key for future in futures), map(len, parts)))
         with progress(total=len(paths), quiet=quiet, desc="predicting", unit="img") as bar:
             for future in as_completed(futures):
                 bar.update(sizes[future.key])

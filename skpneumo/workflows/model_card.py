@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..utils.labels import as_builtin, class_name
+from ..utils.pipelines import final_step
 
 CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "MODEL_CARD.md"
@@ -154,7 +155,7 @@ def complete_card(model, versions, *, name=None):
     -------
     dict
     """
-    clf = model.steps[-1][1]
+    clf = final_step(model)[1]
     card = dict(getattr(model, "model_card_", None) or {**new_card(recipe={}, training=None), "trained": None})
     card.update(name=name, saved=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
                 versions=versions, classes=[as_builtin(c) for c in clf.classes_],

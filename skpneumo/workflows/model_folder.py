@@ -19,8 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..estimators.classifier import PneumoniaClassifier
-from ..estimators.pipeline import PneumoniaPipeline
+from ..estimators.classifier import PneumoniaClassifier, skpneumo_classifier
+from ..estimators.pipeline import DEFAULT_CHUNK_SIZE, PneumoniaPipeline
 from ..exceptions import ModelFileError
 from ..network import layers as _custom_layers  # noqa: F401  (registered for loading)
 from ..preprocessing import CLAHE, GrayscaleToRGB, ImageLoader, ImageSMOTE, Normalizer, Resizer
@@ -142,11 +142,10 @@ def save_model_folder(model, folder, *, weights_dtype="float32"):
     FileExistsError
         If ``folder`` exists and is not empty.
     """
-    steps = getattr(model, "steps", None)
-    if not isinstance(model, PneumoniaPipeline) or not isinstance(steps[-1][1], PneumoniaClassifier):
+    clf = skpneumo_classifier(model)
+    if not isinstance(model, PneumoniaPipeline) or clf is None:
         raise ValueError(f"a model folder holds a skpneumo pipeline, got a {type(model).__name__}; "
                          "save other models with joblib (a path ending in .joblib).")
-    clf = steps[-1][1]
     if not hasattr(clf, "model_"):
         raise ValueError("the pipeline is not fitted: fit it before saving.")
     if weights_dtype not in ("float32", "float16"):
@@ -156,7 +155,7 @@ def save_model_folder(model, folder, *, weights_dtype="float32"):
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
         "chunk_size": _json_value(model.chunk_size, "chunk_size"),
-        "steps": [_step_entry(name, step) for name, step in steps],
+        "steps": [_step_entry(name, step) for name, step in model.steps],
         "classes": [as_builtin(c) for c in clf.classes_],
         "history": clf.history_,
         "phases": clf.phases_,
@@ -262,7 +261,7 @@ def load_model_folder(folder):
     if changed:
         warnings.warn(f"model folder '{folder}' was saved with other versions: {', '.join(changed)}. "
                       "Check its predictions on a few known films.", UserWarning, stacklevel=2)
-    pipe = PneumoniaPipeline([*steps, (name, clf)], chunk_size=description.get("chunk_size", 1024))
+    pipe = PneumoniaPipeline([*steps, (name, clf)], chunk_size=description.get("chunk_size", DEFAULT_CHUNK_SIZE))
     if (folder / CARD_JSON).is_file():
         try:
             pipe.model_card_ = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))

@@ -3,31 +3,11 @@
 import numpy as np
 
 from ..estimators.classifier import skpneumo_classifier
+from ..estimators.pipeline import DEFAULT_CHUNK_SIZE
 from ..exceptions import ImageReadError
+from ..utils.images import chunks
 from ..utils.labels import positive_index
 from .progress import progress
-
-# Files per prediction chunk for models without a chunk_size of their own (wrappers).
-DEFAULT_CHUNK = 1024
-
-
-def chunks(items, size):
-    """Consecutive slices of ``items`` of ``size`` items (the last may be shorter).
-
-    Parameters
-    ----------
-    items : sequence
-        Anything with ``len`` and slicing (list, ndarray).
-    size : int
-        Items per slice, >= 1.
-
-    Yields
-    ------
-    sequence
-        ``items[start:start + size]``, of the type of ``items``.
-    """
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def per_file(func, paths):
@@ -127,4 +107,4 @@ def predict_paths(model, paths, quiet=True):
         return [{"probability": float(pi), "label": label} for pi, label in zip(p, np.asarray(labels).tolist())]
 
     return file_rows(paths, predict, ("probability", "label"), quiet=quiet, desc="predicting",
-                     chunk_size=getattr(model, "chunk_size", DEFAULT_CHUNK))
+                     chunk_size=getattr(model, "chunk_size", DEFAULT_CHUNK_SIZE))

@@ -13,11 +13,13 @@ from ..estimators.presets import preset_validation
 from ..evaluation import evaluate
 from ..evaluation.thresholds import check_threshold_rule, point_by_rule
 from ..utils.labels import positive_index
+from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
 from .progress import progress
 
 
+# Not tqdm.keras.TqdmCallback: it resets and closes its bar at each fit call, and training fits once per phase.
 class EpochProgress(keras.callbacks.Callback):
     """One progress bar over the epochs of both training phases.
 
@@ -138,7 +140,7 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     if groups is None and val_size:
         groups = patient_groups(paths, stacklevel=2)[0]
     groups = None if groups is None else np.asarray(groups)
-    clf = pipe.named_steps["clf"]
+    clf = final_step(pipe)[1]
     fit_params, validation, val_idx = {}, None, None
     train_idx = np.arange(len(paths))
     if val_size:

@@ -177,6 +177,8 @@ def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
     ("augment", "yes"), ("verbose", 5), ("random_state", -1), ("label_smoothing", 1.0),
     ("cache_features", "always"), ("standardize", 1), ("mixup", -0.1), ("lr_schedule", "step"),
     ("weight_decay", 1.0),
+    # Refused, although sklearn's check_scalar and Interval would accept them.
+    ("epochs", True), ("rotation", True), ("zoom", float("nan")),
 ])
 def test_bad_parameters_fail_before_training(tiny_arrays, param, value):
     X, y = tiny_arrays

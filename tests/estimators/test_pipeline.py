@@ -26,6 +26,7 @@ from skpneumo import (
     ImageSMOTE,
     Normalizer,
     PneumoniaClassifier,
+    PneumoniaPipeline,
     Resizer,
     make_pipeline,
 )
@@ -63,6 +64,16 @@ def test_default_composition():
     assert pipe.get_params()["resize__size"] == 224
     assert is_classifier(pipe)
     assert isinstance(check_cv(3, np.array([0, 1] * 5), classifier=is_classifier(pipe)), StratifiedKFold)
+
+
+@pytest.mark.parametrize("final, methods", [
+    (PneumoniaClassifier(), {"predict", "predict_proba"}),
+    (Normalizer(), {"transform"}),
+    ("passthrough", {"transform"}),
+])
+def test_methods_follow_the_final_step(final, methods):
+    pipe = PneumoniaPipeline([("load", ImageLoader()), ("last", final)])
+    assert {m for m in ("predict", "predict_proba", "transform") if hasattr(pipe, m)} == methods
 
 
 def test_parameter_routing():

@@ -430,6 +430,8 @@ def test_ece_and_reliability_bins_hand_computed():
     assert bins["mean_predicted"][2] is None and bins["fraction_positive"][2] is None
     # 0.3 belongs to [0.3, 0.4), although np.linspace(0, 1, 11)[3] is 0.30000000000000004.
     assert reliability_bins([0], [0.3])["count"][3] == 1
+    # An edge belongs to the upper bin (calibration_curve would put 0.5 in [0.4, 0.5)).
+    assert reliability_bins([0], [0.5])["count"][5] == 1
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -441,6 +443,12 @@ def test_calibration_input_errors(kwargs, match):
     args = {"y_true": [0, 1], "y_prob": [0.2, 0.7], **kwargs}
     with pytest.raises(ValueError, match=match):
         reliability_bins(**args)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, float("nan")])
+def test_scores_that_are_not_probabilities_rejected(bad):
+    with pytest.raises(ValueError, match=r"class 'PNEUMONIA' must hold probabilities in \[0, 1\]"):
+        evaluate(fitted_stub(), np.r_[STUB_P[:-1], bad].reshape(-1, 1), STUB_Y, n_bootstrap=0)
 
 
 def test_report_calibration_hand_computed_and_against_sklearn():
