@@ -6,10 +6,15 @@ library (:mod:`skpneumo.workflows` and below). Nothing in the package imports it
 
 import argparse
 import csv
+import importlib.abc
+import importlib.util
 import io
 import json
+import logging
 import os
+import re
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -284,6 +289,88 @@ def _say(args, message):
         print(message, file=sys.stderr)
 
 
+# ---------------------------------------------------------------- TensorFlow's log lines
+# A C++ log line of TensorFlow: absl's "I0102 12:00:00.000000  123 port.cc:153] ..." or TensorFlow's own
+# "2024-01-02 12:00:00.000000: I tensorflow/...". Fatal ones (F) are kept.
+_TF_LOG_LINE = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]"
+                          r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] )")
+_ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+
+def _is_tensorflow_log_line(line):
+    return bool(_TF_LOG_LINE.match(line)) or line.startswith(_ABSL_NOTICE)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Import hook: the first ``import tensorflow`` runs with its C++ log lines dropped from stderr.
+
+    TensorFlow >= 2.16 logs its start-up lines (oneDNN, cudart, cuDNN factories) through absl's
+    C++ logging, which ignores ``TF_CPP_MIN_LOG_LEVEL``; they are written to file descriptor 2
+    while the library loads. The hook sends that descriptor to a temporary file during the import
+    and writes back what is not such a line (Python warnings, fatal errors). An import hook, not an
+    import in ``main``, so that a command failing before it needs TensorFlow still fails at once.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        _remove_hook(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        # Its own loader again, for anything (importlib.resources, reloads) that asks later.
+        module.__loader__ = module.__spec__.loader = self.loader
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                        if not _is_tensorflow_log_line(line)]
+                sys.stderr.write("".join(kept))
+        # Keras' and TensorFlow's Python-side absl warnings.
+        logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _remove_hook(hook):
+    if hook in sys.meta_path:
+        sys.meta_path.remove(hook)
+
+
+def _quiet_tensorflow(debug):
+    """Keep TensorFlow's log lines out of the output, unless ``--debug`` or the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` (then TensorFlow logs as they asked); returns the import hook, if any."""
+    if debug or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return None
+    # TensorFlow's own C++ logging (device set-up, tf.data) honours the variable, the start-up lines do not.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" in sys.modules:
+        return None
+    hook = _QuietTensorFlowImport()
+    sys.meta_path.insert(0, hook)
+    return hook
+
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text):
     value = int(text)
@@ -338,7 +425,7 @@ def build_parser():
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="no progress bars or messages")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks on errors")
+                        help="show tracebacks on errors, and TensorFlow's log lines")
 
     parser = argparse.ArgumentParser(
         prog="skpneumo",
@@ -346,7 +433,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"skpneumo {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and TensorFlow's log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", parents=[common], help="run the whole job offline on synthetic data",
@@ -452,9 +539,8 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``skpneumo`` command; returns the exit code."""
-    # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    hook = _quiet_tensorflow(args.debug)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -470,6 +556,8 @@ def main(argv=None):
             message += "; --debug shows where loading failed"
         print(f"skpneumo: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        _remove_hook(hook)
 
 
 if __name__ == "__main__":

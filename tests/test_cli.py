@@ -179,6 +179,48 @@ def test_python_dash_m_help():
     assert result.returncode == 0 and "--format" in result.stdout
 
 
+TF_LOG_WORDS = ("oneDNN", "cudart", "absl")
+
+
+def run_cli(*argv, **env):
+    """``python -m skpneumo ARGV`` of this checkout, without TF_CPP_MIN_LOG_LEVEL unless given."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    root = str(Path(skpneumo.__file__).parents[1])
+    environ.update(env, PYTHONPATH=root)
+    return subprocess.run([sys.executable, "-m", "skpneumo", *argv], capture_output=True, text=True,
+                          env=environ, cwd=root)
+
+
+def test_no_tensorflow_log_lines_unless_debug(model_file, data_dir):
+    image = next((data_dir / "test" / "NORMAL").iterdir())
+    debug = run_cli("--debug", "predict", str(model_file), str(image), "--quiet")
+    if not any(word in debug.stderr for word in TF_LOG_WORDS):
+        pytest.skip("this TensorFlow writes no start-up log lines")
+    result = run_cli("predict", str(model_file), str(image), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if any(w in line for w in TF_LOG_WORDS)] == []
+    assert result.stdout == debug.stdout and str(image) in result.stdout
+
+
+def test_a_user_set_tensorflow_log_level_is_respected(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert cli._quiet_tensorflow(debug=False) is None and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    assert cli._quiet_tensorflow(debug=True) is None and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert cli._quiet_tensorflow(debug=False) is None  # TensorFlow is loaded already: no hook
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_the_log_line_filter_keeps_everything_else():
+    lines = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1796395611.485826   14529 port.cc:153] oneDNN custom operations are on.",
+             "E0000 00:00:1796395639.305143   14877 cuda_platform.cc:52] failed call to cuInit",
+             "2024-01-02 12:00:00.123456: I tensorflow/core/util/port.cc:113] oneDNN custom operations",
+             "F0000 00:00:1796395639.305143   14877 cpu_feature_guard.cc:52] The TensorFlow library was compiled",
+             "/x/y.py:3: DeprecationWarning: old"]
+    assert [cli._is_tensorflow_log_line(line) for line in lines] == [True] * 4 + [False] * 2
+
+
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     # The real demo trains longer; the same steps with a one-epoch model.
