@@ -138,14 +138,13 @@ def cmd_fit(args):
 
 
 def cmd_evaluate(args):
-    """``skpneumo evaluate``: score a model on a labelled folder and write the report."""
+    """``skpneumo evaluate``: score a model on a labelled folder, print the report, and write it with --report."""
     from .datasets import read_groups
     from .evaluation import evaluate
     from .workflows import load_model
 
-    report_dir = Path(args.report)
-    if report_dir.exists() and not report_dir.is_dir():
-        raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
+    if args.report is not None and Path(args.report).exists() and not Path(args.report).is_dir():
+        raise CLIError(f"--report must be a folder, but '{args.report}' is a file")
     model = load_model(args.model)
     # evaluate reads the patients from the file names itself, and warns once if it cannot.
     data = _load_split(args.data_dir, args.split, quiet_groups=True)
@@ -155,12 +154,15 @@ def cmd_evaluate(args):
     report = evaluate(model, data.paths, data.labels, groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
-    try:
-        written = report.save(args.report)
-    except OSError as exc:
-        raise CLIError(str(exc)) from None
+    written = None
+    if args.report is not None:
+        try:
+            written = report.save(args.report)
+        except OSError as exc:
+            raise CLIError(str(exc)) from None
     print(report.summary())
-    _say(args, f"report written to {Path(written['report.json']).parent}")
+    if written is not None:
+        _say(args, f"report written to {Path(written['report.json']).parent}")
     return 0
 
 
@@ -488,10 +490,13 @@ def build_parser():
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",
-                        description="Evaluate MODEL on DATA_DIR and write a report folder.")
+                        description="Evaluate MODEL on DATA_DIR and print the report; --report also "
+                                    "writes it (JSON, Markdown, figures) to a folder.")
     ev.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     ev.add_argument("data_dir", metavar="DATA_DIR")
-    ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
+    ev.add_argument("--report", metavar="DIR",
+                    help="also write the report to this folder: report.json, report.md and figures "
+                         "(default: print it only)")
     ev.add_argument("--threshold", type=_unit_interval,
                     help="decision threshold on P(PNEUMONIA) instead of the model's own")
     ev.add_argument("--split", default="test",

@@ -97,6 +97,19 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     assert "ROC AUC" in out and "95% CI" in out and "Brier score" in out and "Calibration (ECE)" in out
 
 
+def test_evaluate_prints_the_report_without_report(model_file, data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["evaluate", str(model_file), str(data_dir), "--n-bootstrap", "50", "--quiet"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    assert cli.main([*argv, "--report", "r"]) == 0
+    assert capsys.readouterr().out == printed
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert printed.startswith("Evaluation report: 24 samples")
+    assert f"  ROC AUC               {data['roc_auc']:.4f}" in printed
+
+
 def test_evaluate_bootstrap_options(model_file, data_dir, tmp_path):
     for argv, unit, n in [(["--bootstrap-by", "image", "--confidence", "0.9"], "samples", 1000),
                           (["--n-bootstrap", "0"], None, 0)]:
