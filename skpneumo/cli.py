@@ -293,25 +293,35 @@ def _say(args, message):
 
 # ---------------------------------------------------------------- TensorFlow's log lines
 # A C++ log line of TensorFlow: absl's "I0102 12:00:00.000000  123 port.cc:153] ..." or TensorFlow's own
-# "2024-01-02 12:00:00.000000: I tensorflow/...". Fatal ones (F) are kept.
-_TF_LOG_LINE = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]"
-                          r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] )")
+# "2024-01-02 12:00:00.000000: I tensorflow/...", and absl's notice before its first line.
+_TF_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]"
+                          r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )")
 _ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# TF_CPP_MIN_LOG_LEVEL's scale: 1 leaves out INFO, 2 also WARNING, 3 also ERROR; FATAL always shows.
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 4}
+_ABSL_LEVEL = {1: logging.WARNING, 2: logging.ERROR, 3: logging.CRITICAL}
 
 
-def _is_tensorflow_log_line(line):
-    return bool(_TF_LOG_LINE.match(line)) or line.startswith(_ABSL_NOTICE)
+def _is_dropped_log_line(line, level):
+    """Whether ``line`` is a TensorFlow log line that ``TF_CPP_MIN_LOG_LEVEL=level`` leaves out."""
+    if line.startswith(_ABSL_NOTICE):
+        return level > _SEVERITY["W"]
+    match = _TF_LOG_LINE.match(line)
+    return match is not None and _SEVERITY[match.group(1) or match.group(2)] < level
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Import hook: the first ``import tensorflow`` runs with its C++ log lines dropped from stderr.
+    """Import hook: the first ``import tensorflow`` runs with its log lines below ``level`` left out of stderr.
 
     TensorFlow >= 2.16 logs its start-up lines (oneDNN, cudart, cuDNN factories) through absl's
     C++ logging, which ignores ``TF_CPP_MIN_LOG_LEVEL``; they are written to file descriptor 2
     while the library loads. The hook sends that descriptor to a temporary file during the import
-    and writes back what is not such a line (Python warnings, fatal errors). An import hook, not an
-    import in ``main``, so that a command failing before it needs TensorFlow still fails at once.
+    and writes back the rest (Python warnings, fatal errors). An import hook, not an import in
+    ``main``, so that a command failing before it needs TensorFlow still fails at once.
     """
+
+    def __init__(self, level):
+        self.level = level
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "tensorflow":
@@ -319,13 +329,13 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         _remove_hook(self)
         spec = importlib.util.find_spec(fullname)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self.level)
         return spec
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, level):
+        self.loader, self.level = loader, level
 
     def __getattr__(self, name):
         return getattr(self.loader, name)
@@ -347,11 +357,10 @@ class _QuietLoader(importlib.abc.Loader):
                 os.dup2(saved, 2)
                 os.close(saved)
                 captured.seek(0)
-                kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                        if not _is_tensorflow_log_line(line)]
-                sys.stderr.write("".join(kept))
-        # Keras' and TensorFlow's Python-side absl warnings.
-        logging.getLogger("absl").setLevel(logging.ERROR)
+                lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+                sys.stderr.write("".join(line for line in lines if not _is_dropped_log_line(line, self.level)))
+        # The Python side (Keras, TensorFlow) logs through absl's Python logger: the same level.
+        logging.getLogger("absl").setLevel(_ABSL_LEVEL[min(self.level, 3)])
 
 
 def _remove_hook(hook):
@@ -360,15 +369,20 @@ def _remove_hook(hook):
 
 
 def _quiet_tensorflow(debug):
-    """Keep TensorFlow's log lines out of the output, unless ``--debug`` or the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` (then TensorFlow logs as they asked); returns the import hook, if any."""
-    if debug or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    """Keep TensorFlow's log lines out of the output, unless ``--debug``.
+
+    A ``TF_CPP_MIN_LOG_LEVEL`` the user set is their level; otherwise it is set to 3. Returns
+    the import hook that applies the level to the lines TensorFlow writes while it loads, if any.
+    """
+    if debug:
         return None
-    # TensorFlow's own C++ logging (device set-up, tf.data) honours the variable, the start-up lines do not.
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if "tensorflow" in sys.modules:
+    try:
+        level = int(os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3"))
+    except ValueError:
+        level = 0
+    if level < 1 or "tensorflow" in sys.modules:
         return None
-    hook = _QuietTensorFlowImport()
+    hook = _QuietTensorFlowImport(level)
     sys.meta_path.insert(0, hook)
     return hook
 

@@ -216,22 +216,30 @@ def test_no_tensorflow_log_lines_unless_debug(model_file, data_dir):
 
 
 def test_a_user_set_tensorflow_log_level_is_respected(monkeypatch):
+    monkeypatch.setattr(sys, "modules", {k: v for k, v in sys.modules.items() if k != "tensorflow"})
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     assert cli._quiet_tensorflow(debug=False) is None and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    hook = cli._quiet_tensorflow(debug=False)
+    assert hook.level == 1 and sys.meta_path[0] is hook and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
     assert cli._quiet_tensorflow(debug=True) is None and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    assert cli._quiet_tensorflow(debug=False) is None  # TensorFlow is loaded already: no hook
-    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    assert cli._quiet_tensorflow(debug=False).level == 3 and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
 
 
-def test_the_log_line_filter_keeps_everything_else():
+def test_the_log_line_filter_keeps_what_the_level_keeps():
     lines = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
              "I0000 00:00:1796395611.485826   14529 port.cc:153] oneDNN custom operations are on.",
-             "E0000 00:00:1796395639.305143   14877 cuda_platform.cc:52] failed call to cuInit",
              "2024-01-02 12:00:00.123456: I tensorflow/core/util/port.cc:113] oneDNN custom operations",
+             "W0000 00:00:1796395611.485826   14529 x.cc:1] a warning",
+             "E0000 00:00:1796395639.305143   14877 cuda_platform.cc:52] failed call to cuInit",
              "F0000 00:00:1796395639.305143   14877 cpu_feature_guard.cc:52] The TensorFlow library was compiled",
              "/x/y.py:3: DeprecationWarning: old"]
-    assert [cli._is_tensorflow_log_line(line) for line in lines] == [True] * 4 + [False] * 2
+    dropped = {level: [cli._is_dropped_log_line(line, level) for line in lines] for level in (1, 2, 3)}
+    assert dropped == {1: [False, True, True, False, False, False, False],
+                       2: [True, True, True, True, False, False, False],
+                       3: [True, True, True, True, True, False, False]}
 
 
 @pytest.mark.slow
