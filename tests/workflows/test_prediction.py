@@ -8,7 +8,8 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
-from skpneumo import explain_paths, fit_model, load_model, predict_paths
+import skpneumo.workflows.explanation
+from skpneumo import ImageReadError, explain_paths, fit_model, load_model, predict_paths
 from skpneumo.estimators.presets import PRESET_VALIDATION
 from skpneumo.evaluation import choose_threshold
 from skpneumo.workflows import patient_validation_split, training
@@ -69,7 +70,7 @@ def test_explain_paths_writes_an_overlay_per_readable_file(films, tmp_path):
 def test_file_rows_fill_the_fields_of_unreadable_files_with_none():
     def halve(chunk):
         if "bad" in chunk:
-            raise ValueError("cannot read bad")
+            raise ImageReadError("cannot read bad")
         return [{"half": len(p) / 2} for p in chunk]
 
     rows = file_rows(["aa", "bad", "abcd"], halve, ("half",), chunk_size=2, quiet=True, desc="")
@@ -128,3 +129,29 @@ def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, mon
     with pytest.warns(UserWarning, match="cannot be reached.*Youden's J instead"):
         pipe, _ = fit_model(data.paths, data.labels, params=params, random_state=0)
     assert pipe.model_card_["threshold"]["rule"] == "youden on the validation patients"
+
+
+def test_a_model_wide_error_propagates_once_not_as_a_row_per_file(films, tmp_path, monkeypatch):
+    paths, _ = films
+    good = paths[:2] + paths[3:]
+    calls = []
+
+    class Broken:
+        classes_ = np.array(["NORMAL", "PNEUMONIA"])
+
+        def predict_proba(self, X):
+            calls.append(len(X))
+            raise ValueError("the network expects 3 channels")
+
+    with pytest.raises(ValueError, match="expects 3 channels"):
+        predict_paths(Broken(), good)
+    assert calls == [len(good)]
+
+    def explain(model, chunk, **kwargs):
+        calls.append(len(chunk))
+        raise ValueError("no convolution layer")
+
+    monkeypatch.setattr(skpneumo.workflows.explanation, "explain", explain)
+    with pytest.raises(ValueError, match="no convolution layer"):
+        explain_paths(load_model(LEGACY_MODEL), good, tmp_path / "gradcam")
+    assert calls == [len(good), len(good)]
