@@ -100,7 +100,8 @@ def main(argv=None):
             rng.choice(np.flatnonzero(test.labels == label), args.n_explain // 2, replace=False)
             for label in ("NORMAL", "PNEUMONIA")
         ])
-        # explain's probabilities are those of the network alone, without TTA.
+        # explain's probabilities are predict_proba's: the network alone here, without TTA.
+        pipe.set_params(clf__tta=None)
         _, proba = explain(pipe, test.paths[chosen], out=out / "gradcam", return_proba=True)
         print(f"\nGrad-CAM overlays in {out / 'gradcam'} (heat: evidence for PNEUMONIA, scaled per image):")
         for label, p, name in zip(test.labels[chosen], proba, overlay_names(test.paths[chosen])):

@@ -6,10 +6,15 @@ library (:mod:`skpneumo.workflows` and below). Nothing in the package imports it
 
 import argparse
 import csv
+import importlib.abc
+import importlib.util
 import io
 import json
+import logging
 import os
+import re
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -133,14 +138,13 @@ def cmd_fit(args):
 
 
 def cmd_evaluate(args):
-    """``skpneumo evaluate``: score a model on a labelled folder and write the report."""
+    """``skpneumo evaluate``: score a model on a labelled folder, print the report, and write it with --report."""
     from .datasets import read_groups
     from .evaluation import evaluate
     from .workflows import load_model
 
-    report_dir = Path(args.report)
-    if report_dir.exists() and not report_dir.is_dir():
-        raise CLIError(f"--report must be a folder, but '{report_dir}' is a file")
+    if args.report is not None and Path(args.report).exists() and not Path(args.report).is_dir():
+        raise CLIError(f"--report must be a folder, but '{args.report}' is a file")
     model = load_model(args.model)
     # evaluate reads the patients from the file names itself, and warns once if it cannot.
     data = _load_split(args.data_dir, args.split, quiet_groups=True)
@@ -150,12 +154,15 @@ def cmd_evaluate(args):
     report = evaluate(model, data.paths, _truth(model, data), groups=groups if args.bootstrap_by == "patient" else None,
                       threshold=args.threshold, n_bootstrap=args.n_bootstrap, confidence=args.confidence,
                       random_state=args.random_state)
-    try:
-        written = report.save(args.report)
-    except OSError as exc:
-        raise CLIError(str(exc)) from None
+    written = None
+    if args.report is not None:
+        try:
+            written = report.save(args.report)
+        except OSError as exc:
+            raise CLIError(str(exc)) from None
     print(report.summary())
-    _say(args, f"report written to {Path(written['report.json']).parent}")
+    if written is not None:
+        _say(args, f"report written to {Path(written['report.json']).parent}")
     return 0
 
 
@@ -300,6 +307,102 @@ def _say(args, message):
         print(message, file=sys.stderr)
 
 
+# ---------------------------------------------------------------- TensorFlow's log lines
+# A C++ log line of TensorFlow: absl's "I0102 12:00:00.000000  123 port.cc:153] ..." or TensorFlow's own
+# "2024-01-02 12:00:00.000000: I tensorflow/...", and absl's notice before its first line.
+_TF_LOG_LINE = re.compile(r"^(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]"
+                          r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )")
+_ABSL_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# TF_CPP_MIN_LOG_LEVEL's scale: 1 leaves out INFO, 2 also WARNING, 3 also ERROR; FATAL always shows.
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 4}
+_ABSL_LEVEL = {1: logging.WARNING, 2: logging.ERROR, 3: logging.CRITICAL}
+
+
+def _is_dropped_log_line(line, level):
+    """Whether ``line`` is a TensorFlow log line that ``TF_CPP_MIN_LOG_LEVEL=level`` leaves out."""
+    if line.startswith(_ABSL_NOTICE):
+        return level > _SEVERITY["W"]
+    match = _TF_LOG_LINE.match(line)
+    return match is not None and _SEVERITY[match.group(1) or match.group(2)] < level
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Import hook: the first ``import tensorflow`` runs with its log lines below ``level`` left out of stderr.
+
+    TensorFlow >= 2.16 logs its start-up lines (oneDNN, cudart, cuDNN factories) through absl's
+    C++ logging, which ignores ``TF_CPP_MIN_LOG_LEVEL``; they are written to file descriptor 2
+    while the library loads. The hook sends that descriptor to a temporary file during the import
+    and writes back the rest (Python warnings, fatal errors). An import hook, not an import in
+    ``main``, so that a command failing before it needs TensorFlow still fails at once.
+    """
+
+    def __init__(self, level):
+        self.level = level
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        _remove_hook(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _QuietLoader(spec.loader, self.level)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader, level):
+        self.loader, self.level = loader, level
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        # Its own loader again, for anything (importlib.resources, reloads) that asks later.
+        module.__loader__ = module.__spec__.loader = self.loader
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+                sys.stderr.write("".join(line for line in lines if not _is_dropped_log_line(line, self.level)))
+        # The Python side (Keras, TensorFlow) logs through absl's Python logger: the same level.
+        logging.getLogger("absl").setLevel(_ABSL_LEVEL[min(self.level, 3)])
+
+
+def _remove_hook(hook):
+    if hook in sys.meta_path:
+        sys.meta_path.remove(hook)
+
+
+def _quiet_tensorflow(debug):
+    """Keep TensorFlow's log lines out of the output, unless ``--debug``.
+
+    A ``TF_CPP_MIN_LOG_LEVEL`` the user set is their level; otherwise it is set to 3. Returns
+    the import hook that applies the level to the lines TensorFlow writes while it loads, if any.
+    """
+    if debug:
+        return None
+    try:
+        level = int(os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3"))
+    except ValueError:
+        level = 0
+    if level < 1 or "tensorflow" in sys.modules:
+        return None
+    hook = _QuietTensorFlowImport(level)
+    sys.meta_path.insert(0, hook)
+    return hook
+
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text):
     value = int(text)
@@ -354,7 +457,7 @@ def build_parser():
     common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="no progress bars or messages")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks on errors")
+                        help="show tracebacks on errors, and TensorFlow's log lines")
 
     parser = argparse.ArgumentParser(
         prog="skpneumo",
@@ -362,7 +465,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"skpneumo {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors, and TensorFlow's log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", parents=[common], help="run the whole job offline on synthetic data",
@@ -417,10 +520,13 @@ def build_parser():
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",
-                        description="Evaluate MODEL on DATA_DIR and write a report folder.")
+                        description="Evaluate MODEL on DATA_DIR and print the report; --report also "
+                                    "writes it (JSON, Markdown, figures) to a folder.")
     ev.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     ev.add_argument("data_dir", metavar="DATA_DIR")
-    ev.add_argument("--report", required=True, metavar="DIR", help="report folder to write")
+    ev.add_argument("--report", metavar="DIR",
+                    help="also write the report to this folder: report.json, report.md and figures "
+                         "(default: print it only)")
     ev.add_argument("--threshold", type=_unit_interval,
                     help="decision threshold on P(PNEUMONIA) instead of the model's own")
     ev.add_argument("--split", default="test",
@@ -468,9 +574,8 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``skpneumo`` command; returns the exit code."""
-    # Keep TensorFlow's C++ start-up chatter out of the user's terminal.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    hook = _quiet_tensorflow(args.debug)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -486,6 +591,8 @@ def main(argv=None):
             message += "; --debug shows where loading failed"
         print(f"skpneumo: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        _remove_hook(hook)
 
 
 if __name__ == "__main__":

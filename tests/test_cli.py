@@ -97,6 +97,19 @@ def test_evaluate_writes_a_report(model_file, data_dir, tmp_path, capsys):
     assert "ROC AUC" in out and "95% CI" in out and "Brier score" in out and "Calibration (ECE)" in out
 
 
+def test_evaluate_prints_the_report_without_report(model_file, data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["evaluate", str(model_file), str(data_dir), "--n-bootstrap", "50", "--quiet"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    assert cli.main([*argv, "--report", "r"]) == 0
+    assert capsys.readouterr().out == printed
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert printed.startswith("Evaluation report: 24 samples")
+    assert f"  ROC AUC               {data['roc_auc']:.4f}" in printed
+
+
 def test_evaluate_bootstrap_options(model_file, data_dir, tmp_path):
     for argv, unit, n in [(["--bootstrap-by", "image", "--confidence", "0.9"], "samples", 1000),
                           (["--n-bootstrap", "0"], None, 0)]:
@@ -200,6 +213,56 @@ def test_python_dash_m_help():
     result = subprocess.run([sys.executable, "-m", "skpneumo", "predict", "--help"],
                             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0 and "--format" in result.stdout
+
+
+TF_LOG_WORDS = ("oneDNN", "cudart", "absl")
+
+
+def run_cli(*argv, **env):
+    """``python -m skpneumo ARGV`` of this checkout, without TF_CPP_MIN_LOG_LEVEL unless given."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    root = str(Path(skpneumo.__file__).parents[1])
+    environ.update(env, PYTHONPATH=root)
+    return subprocess.run([sys.executable, "-m", "skpneumo", *argv], capture_output=True, text=True,
+                          env=environ, cwd=root)
+
+
+def test_no_tensorflow_log_lines_unless_debug(model_file, data_dir):
+    image = next((data_dir / "test" / "NORMAL").iterdir())
+    debug = run_cli("--debug", "predict", str(model_file), str(image), "--quiet")
+    if not any(word in debug.stderr for word in TF_LOG_WORDS):
+        pytest.skip("this TensorFlow writes no start-up log lines")
+    result = run_cli("predict", str(model_file), str(image), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if any(w in line for w in TF_LOG_WORDS)] == []
+    assert result.stdout == debug.stdout and str(image) in result.stdout
+
+
+def test_a_user_set_tensorflow_log_level_is_respected(monkeypatch):
+    monkeypatch.setattr(sys, "modules", {k: v for k, v in sys.modules.items() if k != "tensorflow"})
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert cli._quiet_tensorflow(debug=False) is None and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+    hook = cli._quiet_tensorflow(debug=False)
+    assert hook.level == 1 and sys.meta_path[0] is hook and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    assert cli._quiet_tensorflow(debug=True) is None and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert cli._quiet_tensorflow(debug=False).level == 3 and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_the_log_line_filter_keeps_what_the_level_keeps():
+    lines = ["WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             "I0000 00:00:1796395611.485826   14529 port.cc:153] oneDNN custom operations are on.",
+             "2024-01-02 12:00:00.123456: I tensorflow/core/util/port.cc:113] oneDNN custom operations",
+             "W0000 00:00:1796395611.485826   14529 x.cc:1] a warning",
+             "E0000 00:00:1796395639.305143   14877 cuda_platform.cc:52] failed call to cuInit",
+             "F0000 00:00:1796395639.305143   14877 cpu_feature_guard.cc:52] The TensorFlow library was compiled",
+             "/x/y.py:3: DeprecationWarning: old"]
+    dropped = {level: [cli._is_dropped_log_line(line, level) for line in lines] for level in (1, 2, 3)}
+    assert dropped == {1: [False, True, True, False, False, False, False],
+                       2: [True, True, True, True, False, False, False],
+                       3: [True, True, True, True, True, False, False]}
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ Also the patients behind the files, read from file names or from a CSV file.
 
 from .download import ARCHIVE_SIZE_BOUNDS, DEFAULT_URL, fetch_chest_xray, get_data_home
 from .kermany import CLASSES, DESCR, SPLITS, load_chest_xray, load_split
-from .patients import patient_groups, patient_id, read_groups
+from .patients import PATIENT_NAME_RULE, patient_groups, patient_id, read_groups
 from .synthetic import make_synthetic_xrays
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "CLASSES",
     "DEFAULT_URL",
     "DESCR",
+    "PATIENT_NAME_RULE",
     "SPLITS",
     "fetch_chest_xray",
     "get_data_home",

@@ -18,12 +18,23 @@ _PATIENT_PATTERNS = (
     re.compile(r"^((?:NORMAL\d*-)?IM-\d+)-", re.IGNORECASE),  # [NORMAL2-]IM-0115-0001
     re.compile(r"^(SYNTH-P\d+)-", re.IGNORECASE),  # SYNTH-P0003-NORMAL-0001
 )
+# Kermany's films (and the synthetic ones) are JPEG or PNG files. The same forms elsewhere say nothing
+# about patients: DICOM exports name files IM-0001-0001.dcm by series and image, so reading "IM-0001"
+# as a patient would merge unrelated patients.
+_PATIENT_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+#: The rule :func:`patient_id` applies, as evaluation reports state it.
+PATIENT_NAME_RULE = ("the Kermany forms person<N>_..., IM-<N>-... and NORMAL<N>-IM-<N>-... (and skpneumo's "
+                     "synthetic SYNTH-P<N>-...), in .jpeg, .jpg and .png file names only")
 
 
 def patient_id(path):
     """Return the patient identifier encoded in an image file name.
 
-    Recognised names (any folder, any extension, case-insensitive):
+    Recognised names (any folder, case-insensitive), those of the Kermany data set and of
+    :func:`make_synthetic_xrays`, in ``.jpeg``, ``.jpg`` and ``.png`` files only (the same
+    forms on other files, such as a DICOM export's ``IM-0001-0001.dcm``, number series and
+    images, not patients):
 
     - ``person1000_bacteria_2931.jpeg`` and ``person1000_virus_1681.jpeg``
       give ``"person1000"``;
@@ -51,6 +62,8 @@ def patient_id(path):
     'person1000'
     >>> patient_id("IM-0115-0001.jpeg")
     'IM-0115'
+    >>> patient_id("IM-0001-0001.dcm")
+    'IM-0001-0001'
     """
     found = _match_patient(path)
     return PurePath(os.fspath(path)).stem if found is None else found
@@ -58,7 +71,10 @@ def patient_id(path):
 
 def _match_patient(path):
     """The patient id in the file name of ``path``, or None when no pattern matches."""
-    stem = PurePath(os.fspath(path)).stem
+    name = PurePath(os.fspath(path))
+    if name.suffix.lower() not in _PATIENT_SUFFIXES:
+        return None
+    stem = name.stem
     for pattern in _PATIENT_PATTERNS:
         match = pattern.match(stem)
         if match:

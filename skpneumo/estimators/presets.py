@@ -138,7 +138,7 @@ def init_params(init):
         architecture = {key: clf[key] for key in ("backbone", "dense_units", "dropout")}
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"'{folder / 'pipeline.json'}' does not describe a skpneumo pipeline "
-                             f"({type(exc).__name__}: {exc}).") from None
+                             f"({type(exc).__name__}: {exc}).") from exc
     return {
         **ADAPTATION,
         "size": tuple(size) if isinstance(size, list) else size,  # JSON has no tuples

@@ -246,15 +246,18 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
     alpha : float, default=0.5
         Opacity of the colour map at the hottest point of an overlay, in [0, 1].
     return_proba : bool, default=False
-        Also return the probability of the positive class ``pos_label_`` for each image.
+        Also return the probability of the positive class ``pos_label_`` for each image,
+        as ``predict_proba`` gives it (with the classifier's test-time augmentation).
 
     Returns
     -------
     heatmaps : list of ndarray of shape (H_i, W_i), float32
         Values in [0, 1]; deterministic.
     proba : ndarray of shape (n,)
-        Only with ``return_proba``. Without test-time augmentation, whatever the
-        classifier's ``tta`` parameter.
+        Only with ``return_proba``: the classifier's ``predict_proba`` of
+        ``pos_label_``, with its ``tta`` views, so that a label at its threshold
+        (chosen on those probabilities) is the one ``predict`` gives. The heatmap
+        explains the film as is, without augmentation.
 
     Raises
     ------
@@ -299,6 +302,10 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         check_input_images(Xt)
         maps, proba = grad_cam(clf.model_, Xt, clf.batch_size,
                                negate=positive_index(clf.classes_) == 0)
+        if return_proba:
+            # predict's own probability: a threshold chosen with test-time augmentation applies to
+            # probabilities with it, and grad_cam's come from the film as is.
+            proba = clf.predict_proba(Xt)[:, positive_index(clf.classes_)]
         chunk_heatmaps = [_heatmap(m, *image.shape[:2]) for m, image in zip(maps, loaded)]
         if out is not None:
             files = {

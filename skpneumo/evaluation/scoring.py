@@ -79,8 +79,9 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         Wilson intervals of sensitivity and specificity take the number of
         patients as their sample size (see Notes), the honest choice when a
         patient has several images. ``"auto"`` reads the patients from the file
-        names when ``X`` holds file paths (see
-        :func:`skpneumo.datasets.patient_id`); a file whose name holds no
+        names when ``X`` holds file paths (:func:`resolve_groups`: the Kermany
+        forms, in JPEG and PNG names only, see :func:`skpneumo.datasets.patient_id`,
+        and the report's notes say so); a file whose name holds no
         patient id counts as its own patient, with a UserWarning, and when no
         name holds one, or ``X`` holds no paths, samples are treated as
         independent. None treats samples as independent, even for file paths.
@@ -164,8 +165,8 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
     if n_samples == 0:
         raise ValueError("Cannot evaluate on zero samples.")
     check_bootstrap_params(n_bootstrap, confidence, minimum=0)
-    notes = []
-    groups, groups_source = _resolve_groups(X, groups, n_samples, notes)
+    groups, groups_source, notes = resolve_groups(X, groups, stacklevel=2)
+    notes = list(notes)
 
     pos_index = positive_index(classes, pos_label)
     pos, neg = as_builtin(classes[pos_index]), as_builtin(classes[1 - pos_index])
@@ -258,33 +259,75 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
     )
 
 
-def _resolve_groups(X, groups, n_samples, notes):
-    """Return ``(groups or None, groups_source)``, appending caveats to ``notes``."""
+def resolve_groups(X, groups="auto", *, stacklevel=2):
+    """The patients of ``X`` as :func:`evaluate` uses them, where they come from, and notes.
+
+    The one home of the ``groups`` rule, so that every report (:func:`evaluate`,
+    :func:`~skpneumo.evaluation.stress_report`) reads patients the same way.
+
+    Parameters
+    ----------
+    X : sequence or array-like
+        The samples; file paths for ``"auto"`` to read patients from.
+    groups : "auto", array-like of shape (n_samples,) or None, default="auto"
+        As for :func:`evaluate`: ``"auto"`` reads the patients from the file names
+        (:func:`skpneumo.datasets.patient_groups`, whose rule is
+        :data:`skpneumo.datasets.PATIENT_NAME_RULE`); a file whose name holds no
+        patient id counts as its own patient, and when no name holds one, or ``X``
+        holds no paths, samples are independent.
+    stacklevel : int, default=2
+        Where the warning about names without a patient id points, counted from
+        the caller of this function.
+
+    Returns
+    -------
+    groups : ndarray or None
+        The patient of each sample, or None for independent samples.
+    source : str
+        ``EvaluationReport.GROUPS_GIVEN``, ``GROUPS_FROM_NAMES`` or ``GROUPS_NONE``.
+    notes : list of str
+        What a report should say about them: the rule applied to the file names,
+        and how many names hold no patient id.
+
+    Raises
+    ------
+    ValueError
+        If ``groups`` is a string other than ``"auto"``, or does not hold one
+        value per sample.
+
+    Warns
+    -----
+    UserWarning
+        With ``"auto"``, if some file names hold no patient id.
+    """
     if groups is None:
-        return None, EvaluationReport.GROUPS_NONE
+        return None, EvaluationReport.GROUPS_NONE, []
     if isinstance(groups, str):
         if groups != "auto":
             raise ValueError(f"groups must be 'auto', None or one value per sample; got {groups!r}.")
         paths = _file_paths(X)
         if paths is None:
-            return None, EvaluationReport.GROUPS_NONE
+            return None, EvaluationReport.GROUPS_NONE, []
         # Imported here: datasets pulls in OpenCV, which evaluation needs for nothing else.
-        from ..datasets import patient_groups
+        from ..datasets import PATIENT_NAME_RULE, patient_groups
 
-        groups, n_unparsed = patient_groups(paths, stacklevel=3)
+        groups, n_unparsed = patient_groups(paths, stacklevel=stacklevel + 1)
         if n_unparsed == len(paths):
-            notes.append("No file name holds a patient id: samples are treated as independent.")
-            return None, EvaluationReport.GROUPS_NONE
+            return None, EvaluationReport.GROUPS_NONE, [
+                f"No file name holds a patient id ({PATIENT_NAME_RULE}): samples are treated as independent."]
+        notes = []
         if n_unparsed:
             notes.append(
                 f"{n_unparsed} of {len(paths)} file names hold no patient id; each of those "
                 "files counts as its own patient."
             )
-        return groups, EvaluationReport.GROUPS_FROM_NAMES
+        notes.append(f"Patients read from the file names: {PATIENT_NAME_RULE}.")
+        return groups, EvaluationReport.GROUPS_FROM_NAMES, notes
     groups = column_or_1d(groups)
+    n_samples = num_samples(X)
     if len(groups) != n_samples:
         raise ValueError(f"groups holds {len(groups)} values for {n_samples} samples.")
-    return groups, EvaluationReport.GROUPS_GIVEN
+    return groups, EvaluationReport.GROUPS_GIVEN, []
 
 
 def _file_paths(X):

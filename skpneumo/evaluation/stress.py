@@ -13,6 +13,7 @@ scaled to the film's size (a blur of 0.5% of the shorter side is 1.1 pixels on a
 pixel film and 10 pixels on a 2,000 pixel one).
 """
 
+import dataclasses
 from functools import partial
 
 import cv2
@@ -21,7 +22,7 @@ import numpy as np
 from ..io import read_image
 from ..preprocessing import CLAHE
 from ..utils.images import check_not_one_path, is_path
-from .scoring import evaluate
+from .scoring import evaluate, resolve_groups
 
 
 def _to_unit(image):
@@ -189,8 +190,10 @@ def stress_report(estimator, X, y, *, shifts=None, groups="auto", n_bootstrap=0,
         shape and pixel type). None uses :data:`ACQUISITION_SHIFTS`. The clean
         films are always scored first, under the name ``"clean"``.
     groups : "auto", array-like or None, default="auto"
-        Patient of each film, as for :func:`~skpneumo.evaluation.evaluate`;
-        ``"auto"`` reads them from the file names when ``X`` holds paths.
+        Patient of each film, as for :func:`~skpneumo.evaluation.evaluate`
+        (:func:`~skpneumo.evaluation.scoring.resolve_groups`): ``"auto"`` reads them from
+        the file names when ``X`` holds paths, and each report says so in its
+        ``groups_source`` and notes.
     n_bootstrap : int, default=0
         Bootstrap resamples for the ROC AUC interval of each report (0: none).
     random_state : int, default=0
@@ -222,10 +225,8 @@ def stress_report(estimator, X, y, *, shifts=None, groups="auto", n_bootstrap=0,
         raise ValueError("stress_report: X holds no films.")
     if len(items) != len(y):
         raise ValueError(f"stress_report: X holds {len(items)} films but y {len(y)} labels.")
-    if isinstance(groups, str) and groups == "auto":
-        from ..datasets import patient_groups
-
-        groups = patient_groups(items, stacklevel=3)[0] if all(map(is_path, items)) else None
+    # Resolved here, from the paths: evaluate sees the decoded (and changed) films.
+    groups, groups_source, group_notes = resolve_groups(items, groups, stacklevel=2)
     images = [read_image(item) if is_path(item) else np.asarray(item) for item in items]
     for name, function in shifts.items():  # cheap shape check on one film before minutes of scoring
         changed = function(images[0])
@@ -235,6 +236,9 @@ def stress_report(estimator, X, y, *, shifts=None, groups="auto", n_bootstrap=0,
     reports = {}
     for name, function in {"clean": None, **shifts}.items():
         shifted = images if function is None else [function(image) for image in images]
-        reports[name] = evaluate(estimator, shifted, y, groups=groups, n_bootstrap=n_bootstrap,
-                                 random_state=random_state)
+        report = evaluate(estimator, shifted, y, groups=groups, n_bootstrap=n_bootstrap,
+                          random_state=random_state)
+        # evaluate took them as given: say where they came from, as evaluate on the paths would.
+        reports[name] = dataclasses.replace(report, groups_source=groups_source,
+                                            notes=(*group_notes, *report.notes))
     return reports

@@ -141,14 +141,19 @@ def read_image(path, reduce_to=None):
     Raises
     ------
     ImageReadError
-        If the file is missing, empty, a directory or cannot be decoded.
+        If the file is missing, empty, a directory, cannot be read or decoded, or
+        decodes to an array that is not an image (see
+        :func:`skpneumo.utils.images.check_image`).
     """
     path = os.fspath(path)
     check_image_file(path)
     dicom = is_dicom_path(path)
     if not dicom:
         # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
-        data = np.fromfile(path, dtype=np.uint8)
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as exc:  # e.g. no permission to read it
+            raise ImageReadError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
         try:
             image = cv2.imdecode(data, _decode_flag(data, reduce_to))
         except cv2.error as exc:
@@ -171,4 +176,7 @@ def read_image(path, reduce_to=None):
             image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         else:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return check_image(image, f"'{path}'")
+    try:
+        return check_image(image, f"'{path}'")
+    except ValueError as exc:  # decoded, but not an image skpneumo reads (e.g. a float TIFF holding NaN)
+        raise ImageReadError(str(exc)) from exc

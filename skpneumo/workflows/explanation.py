@@ -30,9 +30,10 @@ def explain_paths(model, paths, out, *, alpha=0.5, quiet=True):
     Returns
     -------
     rows : list of dict
-        One per path, in order: ``path``, ``probability`` (of ``pos_label_``),
-        ``label``, ``overlay`` (the PNG written) and ``error`` (why the file could not
-        be read, else None).
+        One per path, in order: ``path``, ``probability`` (of ``pos_label_``) and
+        ``label``, those of :func:`predict_paths` (with the classifier's ``tta``),
+        ``overlay`` (the PNG written) and ``error`` (why the file could not be read,
+        else None).
 
     Raises
     ------

@@ -187,7 +187,7 @@ def _read_description(folder):
     try:
         description = json.loads((folder / PIPELINE_FILE).read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"'{folder / PIPELINE_FILE}' is not valid JSON ({exc}).") from None
+        raise ModelFileError(f"'{folder / PIPELINE_FILE}' is not valid JSON ({exc}).") from exc
     if not isinstance(description, dict) or description.get("format") != FORMAT:
         raise ModelFileError(f"'{folder / PIPELINE_FILE}' does not describe a skpneumo model.")
     if description.get("format_version") != FORMAT_VERSION:
@@ -211,7 +211,7 @@ def _build_step(entry, where):
     try:
         return entry["name"], cls(**params)
     except TypeError as exc:
-        raise ModelFileError(f"{where}: step {entry['name']!r}: {exc}.") from None
+        raise ModelFileError(f"{where}: step {entry['name']!r}: {exc}.") from exc
 
 
 def load_model_folder(folder):
@@ -253,7 +253,7 @@ def load_model_folder(folder):
     try:
         clf = PneumoniaClassifier.from_network(network, description.get("classes", []), **template.get_params())
     except ValueError as exc:
-        raise ModelFileError(f"{where}: {exc}") from None
+        raise ModelFileError(f"{where}: {exc}") from exc
     clf.history_, clf.phases_ = description.get("history", {}), description.get("phases", [])
     saved, running = description.get("versions", {}), _versions()
     changed = [f"{package} {saved.get(package)} (running {running[package]})" for package in _VERSIONED
@@ -266,5 +266,5 @@ def load_model_folder(folder):
         try:
             pipe.model_card_ = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ModelFileError(f"'{folder / CARD_JSON}' is not valid JSON ({exc}).") from None
+            raise ModelFileError(f"'{folder / CARD_JSON}' is not valid JSON ({exc}).") from exc
     return pipe

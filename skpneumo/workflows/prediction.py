@@ -13,6 +13,10 @@ from .progress import progress
 def per_file(func, paths):
     """``func(paths)``, or when that fails on a file, ``func`` on each file alone.
 
+    Only :class:`~skpneumo.ImageReadError` (the readers' error for a file that cannot be
+    read or decoded) is isolated: any other error is the model's or the code's, the
+    same for every file, and propagates from the first call.
+
     Parameters
     ----------
     func : callable
@@ -27,17 +31,22 @@ def per_file(func, paths):
         list or as a list of one-file results.
     errors : list of str or None
         An error message (or None) per path.
+
+    Raises
+    ------
+    Exception
+        Whatever ``func`` raises other than :class:`~skpneumo.ImageReadError`.
     """
     try:
         return func(paths), [None] * len(paths)
-    except (ImageReadError, ValueError):
+    except ImageReadError:
         # Find the unreadable files one by one; the rest still go through.
         results, errors = [], []
         for path in paths:
             try:
                 results.append(func([path])[0])
                 errors.append(None)
-            except (ImageReadError, ValueError) as exc:
+            except ImageReadError as exc:
                 errors.append(str(exc))
         return results, errors
 

@@ -54,7 +54,13 @@ def _listing(folder):
     ("name", "expected"),
     [
         ("person1000_bacteria_2931.jpeg", "person1000"),
-        ("person1000_virus_1681", "person1000"),
+        # Kermany's forms in JPEG and PNG names only: a DICOM export numbers series and images with them.
+        ("person1000_virus_1681", "person1000_virus_1681"),
+        ("IM-0001-0001.dcm", "IM-0001-0001"),
+        ("IM-0001-0001", "IM-0001-0001"),  # archives store DICOM files without an extension
+        ("person3_virus_1.DCM", "person3_virus_1"),
+        ("SYNTH-P0003-NORMAL-0001.tif", "SYNTH-P0003-NORMAL-0001"),
+        ("person2_bacteria_4.JPG", "person2"),
         ("person447_virus_921_1.jpeg", "person447"),
         ("IM-0115-0001.jpeg", "IM-0115"),
         ("IM-0429-0001-0002.jpeg", "IM-0429"),

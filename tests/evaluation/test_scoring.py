@@ -577,6 +577,25 @@ def test_auto_groups_fall_back_per_file_with_a_warning():
     assert "No file name holds a patient id" in report.notes[0]
 
 
+def test_dicom_export_names_never_merge_patients_and_the_rule_is_noted():
+    # IM-0001-0001.dcm, IM-0001-0002.dcm: series 1 of a DICOM export, not one Kermany patient.
+    names = [*KERMANY_NAMES[:6], "IM-0001-0003.dcm", "IM-0001-0004.DCM"]
+    model, paths, labels = path_data(names)
+    with pytest.warns(UserWarning, match=r"2 of 8 file names hold no patient id .*'IM-0001-0003\.dcm'"):
+        report = evaluate(model, paths, labels, random_state=0)
+    # IM-0001 (two JPEGs), person1, NORMAL2-IM-0302, person2, and each DICOM file alone.
+    assert (report.groups_source, report.n_groups) == ("from file names", 6)
+    assert report.notes[1] == ("Patients read from the file names: the Kermany forms person<N>_..., IM-<N>-... and "
+                               "NORMAL<N>-IM-<N>-... (and skpneumo's synthetic SYNTH-P<N>-...), in .jpeg, .jpg "
+                               "and .png file names only.")
+    assert report.notes[1] in report.summary() and report.notes[1] in render.markdown(report)
+    model, paths, labels = path_data([f"IM-0001-{i:04d}.dcm" for i in range(1, 9)])
+    with pytest.warns(UserWarning, match="8 of 8 file names"):
+        report = evaluate(model, paths, labels, random_state=0)
+    assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("none (images)", None, "samples")
+    assert "in .jpeg, .jpg and .png file names only" in report.notes[0]
+
+
 def test_auto_groups_need_file_paths(report):
     # X of feature vectors: nothing to parse, samples are independent.
     assert (report.groups_source, report.n_groups, report.bootstrap_unit) == ("none (images)", None, "samples")

@@ -6,6 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from skpneumo.evaluation import ACQUISITION_SHIFTS, stress_report
+from skpneumo.evaluation.scoring import resolve_groups
 from skpneumo.evaluation.stress import blur, clahe, contrast, downscale, gamma, jpeg, noise, sharpen
 
 
@@ -120,3 +121,27 @@ def test_stress_report_refuses_bad_shifts_before_predicting():
     with pytest.raises(ValueError, match="holds no films"):
         stress_report(model, [], [])
     assert model.calls == 0
+
+
+def test_stress_reports_read_patients_as_evaluate_does(tmp_path):
+    names = ["IM-0001-0001.png", "IM-0001-0002.png", "IM-0002-0001.png", "scan_1.png",
+             "person1_virus_1.png", "person1_bacteria_2.png", "person2_virus_3.png", "IM-0003-0001.dcm.png"]
+    paths = []
+    for name, level in zip(names, [60, 90, 110, 118, 135, 150, 170, 200]):
+        cv2.imwrite(str(tmp_path / name), np.full((8, 8), level, dtype=np.uint8))
+        paths.append(str(tmp_path / name))
+    y = ["NORMAL"] * 4 + ["PNEUMONIA"] * 4
+    with pytest.warns(UserWarning, match="1 of 8 file names hold no patient id") as record:
+        reports = stress_report(MeanBrightness(), paths, y, shifts={"bright": lambda im: gamma(im, gamma=0.5)})
+    assert record[0].filename == __file__  # points at the caller of stress_report
+    with pytest.warns(UserWarning):
+        groups, source, notes = resolve_groups(paths)
+    # IM-0001, IM-0002, scan_1, person1, person2, IM-0003 (the .png of a .dcm name)
+    assert len(set(groups)) == 6 and source == "from file names" and len(notes) == 2
+    for report in reports.values():
+        assert (report.groups_source, report.n_groups) == ("from file names", 6)
+        assert report.notes[:2] == tuple(notes)
+    images = [cv2.imread(p, cv2.IMREAD_UNCHANGED) for p in paths]
+    assert stress_report(MeanBrightness(), images, y, shifts={})["clean"].groups_source == "none (images)"
+    given = stress_report(MeanBrightness(), paths, y, shifts={}, groups=list("aabbccdd"))["clean"]
+    assert (given.groups_source, given.n_groups, given.notes) == ("given", 4, ())

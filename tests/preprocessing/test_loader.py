@@ -304,6 +304,22 @@ def test_read_image_errors_name_path(tmp_path, kind):
     assert str(bad) in str(exc.value)
 
 
+def test_a_file_that_decodes_to_no_image_or_cannot_be_read_is_an_image_read_error(tmp_path, monkeypatch):
+    nan = tmp_path / "nan.tiff"
+    assert cv2.imwrite(str(nan), np.full((4, 4), np.nan, dtype=np.float32))
+    with pytest.raises(ImageReadError, match="NaN or infinite") as exc:
+        read_image(nan)
+    assert str(nan) in str(exc.value)
+    locked = _write(tmp_path / "locked.png", _rand((6, 6)))
+
+    def refuse(path, dtype):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(np, "fromfile", refuse)
+    with pytest.raises(ImageReadError, match="Cannot read '.*locked.png': Permission denied"):
+        read_image(locked)
+
+
 @pytest.mark.parametrize("n_jobs", [None, 2])
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_loader_errors_name_path(tmp_path, kind, n_jobs):

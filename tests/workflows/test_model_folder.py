@@ -99,6 +99,23 @@ def test_a_damaged_or_incomplete_folder_is_named_clearly(saved, tmp_path, damage
         load_model(folder)
 
 
+def test_a_folder_error_keeps_its_cause_and_debug_shows_it(saved, tmp_path, capsys):
+    folder = _copy(saved, tmp_path)
+    (folder / "pipeline.json").write_text("{not json")
+    with pytest.raises(ModelFileError) as exc:
+        load_model(folder)
+    assert isinstance(exc.value.__cause__, json.JSONDecodeError)
+    _edit(_copy(saved, tmp_path / "b"), lambda d: d["steps"][1]["params"].update(sise=3))
+    with pytest.raises(ModelFileError) as exc:
+        load_model(tmp_path / "b" / "copy")
+    assert isinstance(exc.value.__cause__, TypeError)
+    assert cli.main(["--debug", "predict", str(folder), "x.png"]) == 1
+    err = capsys.readouterr().err
+    assert "json.decoder.JSONDecodeError: Expecting property name" in err
+    assert "The above exception was the direct cause of the following exception" in err
+    assert err.strip().splitlines()[-1].startswith("skpneumo: error: ") and "is not valid JSON" in err
+
+
 def _edit(folder, change):
     description = json.loads((folder / "pipeline.json").read_text())
     change(description)

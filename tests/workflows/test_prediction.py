@@ -1,14 +1,19 @@
 """Predicting and explaining files: one row per file, in order, an unreadable file isolated."""
 
+import csv
+import io
+import json
 from pathlib import Path
 
+import joblib
 import keras
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
-from skpneumo import explain_paths, fit_model, load_model, predict_paths
+import skpneumo.workflows.explanation
+from skpneumo import ImageReadError, cli, explain_paths, fit_model, load_model, make_pipeline, predict_paths
 from skpneumo.estimators.presets import PRESET_VALIDATION
 from skpneumo.evaluation import choose_threshold
 from skpneumo.workflows import patient_validation_split, training
@@ -69,7 +74,7 @@ def test_explain_paths_writes_an_overlay_per_readable_file(films, tmp_path):
 def test_file_rows_fill_the_fields_of_unreadable_files_with_none():
     def halve(chunk):
         if "bad" in chunk:
-            raise ValueError("cannot read bad")
+            raise ImageReadError("cannot read bad")
         return [{"half": len(p) / 2} for p in chunk]
 
     rows = file_rows(["aa", "bad", "abcd"], halve, ("half",), chunk_size=2, quiet=True, desc="")
@@ -129,3 +134,65 @@ def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, mon
     rule = pipe.model_card_["threshold"]["rule"]
     assert rule.startswith("youden on the validation patients (target_sensitivity=0.9 cannot be reached")
     assert pipe.named_steps["clf"].threshold == pytest.approx(0.1)  # Youden's J on those scores
+
+
+def test_a_model_wide_error_propagates_once_not_as_a_row_per_file(films, tmp_path, monkeypatch):
+    paths, _ = films
+    good = paths[:2] + paths[3:]
+    calls = []
+
+    class Broken:
+        classes_ = np.array(["NORMAL", "PNEUMONIA"])
+
+        def predict_proba(self, X):
+            calls.append(len(X))
+            raise ValueError("the network expects 3 channels")
+
+    with pytest.raises(ValueError, match="expects 3 channels"):
+        predict_paths(Broken(), good)
+    assert calls == [len(good)]
+
+    def explain(model, chunk, **kwargs):
+        calls.append(len(chunk))
+        raise ValueError("no convolution layer")
+
+    monkeypatch.setattr(skpneumo.workflows.explanation, "explain", explain)
+    with pytest.raises(ValueError, match="no convolution layer"):
+        explain_paths(load_model(LEGACY_MODEL), good, tmp_path / "gradcam")
+    assert calls == [len(good), len(good)]
+
+
+def test_explain_and_predict_agree_with_test_time_augmentation(films, tmp_path, capsys):
+    paths, bad = films
+    good = [p for p in paths if p != bad]
+    labels = ["PNEUMONIA" if "/PNEUMONIA/" in p else "NORMAL" for p in good]
+    pipe = make_pipeline(weights=None, backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0, batch_size=8,
+                         smote=None, tta="default", random_state=0).fit(good, labels)
+    with_tta = pipe.predict_proba(good)[:, 1]
+    pipe.set_params(clf__tta=None)
+    plain = pipe.predict_proba(good)[:, 1]
+    pipe.set_params(clf__tta="default")
+    i = int(np.argmax(np.abs(with_tta - plain)))
+    assert abs(with_tta[i] - plain[i]) > 1e-5  # else the test could not tell the two apart
+    # A threshold between the two probabilities of film i: they give it different labels.
+    pipe.set_params(clf__threshold=float(with_tta[i] + plain[i]) / 2)
+    expected = "PNEUMONIA" if with_tta[i] > plain[i] else "NORMAL"
+    for tta in ("default", None):
+        pipe.set_params(clf__tta=tta)
+        predicted = predict_paths(pipe, good)
+        explained = explain_paths(pipe, good, tmp_path / f"gradcam-{tta}")
+        np.testing.assert_allclose([r["probability"] for r in explained], [r["probability"] for r in predicted],
+                                   rtol=0, atol=1e-6)
+        assert [r["label"] for r in explained] == [r["label"] for r in predicted]
+        assert predicted[i]["label"] == (expected if tta else {"PNEUMONIA": "NORMAL", "NORMAL": "PNEUMONIA"}[expected])
+    # The same film through both commands.
+    pipe.set_params(clf__tta="default")
+    joblib.dump(pipe, tmp_path / "model.joblib")
+    assert cli.main(["predict", str(tmp_path / "model.joblib"), good[i], "--format", "json", "--quiet"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert cli.main(["explain", str(tmp_path / "model.joblib"), good[i], "--out", str(tmp_path / "cli"),
+                     "--quiet"]) == 0
+    explained = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["label"] == explained["label"] == expected
+    assert float(explained["probability"]) == pytest.approx(row["probability"], abs=1e-6)
+    assert row["probability"] == pytest.approx(with_tta[i], abs=1e-6)

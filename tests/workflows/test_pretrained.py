@@ -79,5 +79,7 @@ def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(films, tmp_
     odd.mkdir()
     (odd / "pipeline.json").write_text('{"steps": [{"name": "clf"}]}')
     (odd / "model.keras").write_bytes(b"")
-    with pytest.raises(skpneumo.ModelFileError, match="odd/pipeline.json' does not describe a skpneumo pipeline"):
+    with pytest.raises(skpneumo.ModelFileError, match="odd/pipeline.json' does not describe a skpneumo pipeline") \
+            as exc:
         make_pipeline(init=odd)
+    assert isinstance(exc.value.__cause__, KeyError)  # the cause is kept, for --debug
