@@ -292,7 +292,7 @@ def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
     assert cli.main(argv) == 0
     pipe = skpneumo.load_model(out)
     clf = pipe.named_steps["clf"]
-    assert clf.backbone == "smallcnn" and clf.class_weight is None
+    assert clf.backbone == "smallresnet" and clf.standardize and clf.class_weight is None
     assert pipe.named_steps["smote"] != "passthrough"
     assert pipe.named_steps["resize"].size == 32 and clf.fine_tune_epochs == 1
     assert clf.history_["phase"] == [2]
