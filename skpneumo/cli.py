@@ -418,7 +418,7 @@ def _non_negative_int(text):
     return value
 
 
-MODEL_HELP = "a model folder or .joblib file saved by skpneumo fit, or a shipped model's name (kermany-v1)"
+MODEL_HELP = "a model folder or .joblib file saved by skpneumo fit, or a shipped model's name (kermany-v2, kermany-v1)"
 
 
 def _number_in(name, accept, wording):

@@ -351,7 +351,7 @@ def make_pipeline(preset=None, *, init=None, **params):
         variant when ``weights=None``. ``params`` override the preset's values.
     init : str, path-like or None, default=None
         Start from a trained model instead: a shipped model's name
-        (``"kermany-v1"``) or a model folder. The pipeline takes its image size,
+        (``"kermany-v2"``) or a model folder. The pipeline takes its image size,
         CLAHE step and network, initialises the backbone from its weights, and
         adapts (a new head on the frozen backbone, then its top layers; see
         :func:`~skpneumo.estimators.presets.init_params`). ``params`` override.

@@ -109,7 +109,7 @@ def init_params(init):
     Parameters
     ----------
     init : str or path-like
-        A shipped model's name (``"kermany-v1"``, see
+        A shipped model's name (``"kermany-v2"``, see
         :func:`skpneumo.network.pretrained.shipped_models`) or a model folder
         written by :func:`skpneumo.save_model`.
 

@@ -14,7 +14,7 @@ from ..utils.files import write_file_atomically
 
 SHIPPED_FOLDER = Path(__file__).resolve().parents[1] / "pretrained"
 #: The default shipped model; names of the others are the folders under ``skpneumo/pretrained``.
-DEFAULT_MODEL = "kermany-v1"
+DEFAULT_MODEL = "kermany-v2"
 
 
 def shipped_models():

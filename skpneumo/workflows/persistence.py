@@ -78,7 +78,7 @@ def load_model(path):
     ----------
     path : path-like
         The model folder or joblib file, or the name of a model shipped with the
-        package (``"kermany-v1"``, see :func:`pretrained`) when no file or folder
+        package (``"kermany-v2"``, see :func:`pretrained`) when no file or folder
         of that name exists.
 
     Returns
@@ -123,9 +123,11 @@ def pretrained(name=None):
     Parameters
     ----------
     name : str or None, default=None
-        Its name; None is the default model, ``"kermany-v1"``: the ``cpu``
+        Its name; None is the default model, ``"kermany-v2"``: the 0.4 ``cpu``
         recipe trained on the 5,216 training films of Kermany et al. (pediatric,
-        one hospital; 80% of the patients trained, 20% validated). Its model card (``model.model_card_``, and
+        one hospital; 80% of the patients trained, 20% validated), also scored
+        on new patients (test-dev). ``"kermany-v1"``, the 0.3 recipe, stays
+        loadable in 0.4. Its model card (``model.model_card_``, and
         ``MODEL_CARD.md`` in its folder) says how it was trained and validated
         and what it is not for.
 

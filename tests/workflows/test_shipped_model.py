@@ -1,4 +1,5 @@
-"""The model shipped inside the package: kermany-v1 loads offline, predicts as shipped, and its card holds."""
+"""The models shipped inside the package: kermany-v2 (the default) and kermany-v1 load offline, predict as
+shipped, and their cards hold."""
 
 import hashlib
 import json
@@ -14,11 +15,13 @@ from skpneumo.datasets.synthetic import render_xray
 from skpneumo.network.pretrained import shipped_model_path, shipped_models
 from skpneumo.workflows import patient_validation_split
 
-REAL_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "chest_xray" / "train"
-FOLDER = shipped_model_path("kermany-v1")
-# P(PNEUMONIA) of two images away from saturation, written when the model was shipped: a
+REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "chest_xray"
+REAL_TRAIN, TEST_DEV = REAL_DATA / "train", REAL_DATA / "test-dev"
+FOLDER = shipped_model_path("kermany-v2")
+# P(PNEUMONIA) of two images away from saturation, written when each model was shipped: a
 # changed file, a changed preprocessing step or a library that predicts differently shows here.
-EXPECTED = [0.11031448841094971, 0.9909502863883972]
+EXPECTED = [0.9497025609016418, 0.8645963072776794]  # kermany-v2: the inverted film, the film
+EXPECTED_V1 = [0.11031448841094971, 0.9909502863883972]  # kermany-v1: the inverted film, the disk
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +29,30 @@ def model():
     return skpneumo.pretrained()
 
 
-def probe_images():
-    """An inverted rendered film and a bright disk: odd inputs, but with unsaturated scores."""
-    inverted = 255 - render_xray(np.random.default_rng(0), 224, False)
+def probe_images(second="film"):
+    """An inverted rendered film, and the film itself or a bright disk: inputs with unsaturated scores."""
+    film = render_xray(np.random.default_rng(0), 224, False)
     yy, xx = np.mgrid[:224, :224]
     disk = (255 * ((yy - 112) ** 2 + (xx - 112) ** 2 < 80 ** 2)).astype(np.uint8)
-    return [inverted, disk]
+    return [255 - film, film if second == "film" else disk]
 
 
-def test_the_default_model_is_kermany_v1_and_small(model):
-    assert shipped_models() == ["kermany-v1"]
-    assert model.model_card_["name"] == "kermany-v1"
-    assert sum(p.stat().st_size for p in FOLDER.iterdir()) <= 6 * 2**20
+def test_the_default_model_is_kermany_v2_and_small(model):
+    assert shipped_models() == ["kermany-v1", "kermany-v2"]
+    assert model.model_card_["name"] == "kermany-v2"
+    assert model.named_steps["clf"].backbone == "smallresnet"
+    assert sum(p.stat().st_size for p in FOLDER.iterdir()) <= 6 * 2**20  # float16 weights
+    assert model.model_card_["weights_dtype"] == "float16"
 
 
 def test_it_predicts_as_shipped(model):
     np.testing.assert_allclose(model.predict_proba(probe_images())[:, 1], EXPECTED, atol=1e-4)
+
+
+def test_kermany_v1_still_loads_and_predicts_as_shipped():
+    v1 = skpneumo.pretrained("kermany-v1")
+    assert v1.model_card_["name"] == "kermany-v1" and v1.named_steps["clf"].backbone == "smallcnn"
+    np.testing.assert_allclose(v1.predict_proba(probe_images("disk"))[:, 1], EXPECTED_V1, atol=1e-4)
 
 
 def test_its_card_says_what_it_learned_from_and_what_it_is_not(model):
@@ -53,11 +64,20 @@ def test_its_card_says_what_it_learned_from_and_what_it_is_not(model):
         == {"NORMAL": 1341, "PNEUMONIA": 3875}
     assert training["n_patients"] + validation["n_patients"] == 2846  # no patient on both sides
     assert card["threshold"]["value"] == model.named_steps["clf"].threshold
-    assert card["threshold"]["rule"] == "target_sensitivity=0.95 on the validation patients"
+    assert card["threshold"]["rule"] == "target_sensitivity=0.9 on the validation patients"
     assert card["recipe"] == {"preset": "cpu", "weights": None, "random_state": 0, "val_size": 0.2,
-                              "threshold_rule": 0.95, "split_random_state": None}
+                              "threshold_rule": 0.9, "split_random_state": None}
+    (test_dev,) = card["new_patients"]
+    assert test_dev["name"] == "test-dev" and "Half of the official test split" in test_dev["description"]
+    assert (test_dev["n_images"], test_dev["n_patients"]) == (313, 209)
+    assert test_dev["class_counts"] == {"NORMAL": 117, "PNEUMONIA": 196}
+    metrics = test_dev["report"]["metrics"]
+    assert metrics["roc_auc"]["value"] >= 0.975 and metrics["recall"]["value"] >= 0.93
+    assert metrics["specificity"]["value"] >= 0.88
+    assert test_dev["report"]["threshold"] == card["threshold"]["value"]
     text = (FOLDER / "MODEL_CARD.md").read_text()
-    for needed in ("CC BY 4.0", "Cell 2018", "Not a medical device", "not validated on adults"):
+    for needed in ("CC BY 4.0", "Cell 2018", "Not a medical device", "not validated on adults",
+                   "New patients: test-dev", "weights stored as float16"):
         assert needed in text
 
 
@@ -76,3 +96,16 @@ def test_the_card_names_the_real_training_films_and_the_model_separates_them(mod
                            for c in ("NORMAL", "PNEUMONIA")])
     scores = model.predict_proba(data.paths[pick])[:, 1]
     assert roc_auc_score(data.labels[pick] == "PNEUMONIA", scores) > 0.95
+
+
+@pytest.mark.skipif(not TEST_DEV.is_dir(), reason="the test-dev films are not here")
+def test_the_card_reports_what_the_model_scores_on_test_dev(model):
+    from skpneumo import evaluate
+
+    data = load_chest_xray(TEST_DEV)
+    names = "\n".join(sorted(Path(p).name for p in data.paths))
+    (entry,) = model.model_card_["new_patients"]
+    assert entry["file_names_sha256"] == hashlib.sha256(names.encode()).hexdigest()
+    report = evaluate(model, data.paths, data.labels, groups=data.groups, n_bootstrap=0)
+    for metric in ("roc_auc", "recall", "specificity"):
+        assert getattr(report, metric) == pytest.approx(entry["report"]["metrics"][metric]["value"], abs=1e-9)
