@@ -58,7 +58,7 @@ def workspace(tmp_path):
 
     folder = tmp_path
     for split in ("train", "test"):
-        make_synthetic_xrays(folder / "chest_xray", n_per_class=4, size=64, random_state=0, split=split)
+        make_synthetic_xrays(folder / "chest_xray", n_per_class=10, size=64, random_state=0, split=split)
     film = sorted((folder / "chest_xray" / "test" / "PNEUMONIA").iterdir())[0]
     shutil.copy(film, folder / "xray.png")
     os.rename(folder / "xray.png", folder / "xray.jpeg")  # the name the examples use; OpenCV reads by content
