@@ -112,19 +112,27 @@ def SmallCNN(include_top=False, weights=None, input_shape=None, name="smallcnn")
     ValueError
         If ``include_top`` is True or ``weights`` is ``"imagenet"``.
     """
-    if include_top:
-        raise ValueError("SmallCNN has no classification top; use include_top=False.")
-    if weights == "imagenet":
-        raise ValueError("SmallCNN has no ImageNet weights; use weights=None.")
-    inputs = keras.Input(shape=input_shape)
-    x = _conv_block(inputs, 32, strides=2)
-    for i, filters in enumerate((32, 64, 128, 256)):
-        if i > 0:
+    def body(x):
+        x = _conv_block(x, 32, strides=2)
+        for i, filters in enumerate((32, 64, 128, 256)):
+            if i > 0:
+                x = _conv_block(x, filters)
             x = _conv_block(x, filters)
-        x = _conv_block(x, filters)
-        if i < 3:
-            x = layers.MaxPooling2D()(x)
-    model = keras.Model(inputs, x, name=name)
+            if i < 3:
+                x = layers.MaxPooling2D()(x)
+        return x
+
+    return _network_from_scratch("SmallCNN", body, include_top, weights, input_shape, name)
+
+
+def _network_from_scratch(kind, body, include_top, weights, input_shape, name):
+    # What SmallCNN and SmallResNet share: the keras.applications checks and weights file.
+    if include_top:
+        raise ValueError(f"{kind} has no classification top; use include_top=False.")
+    if weights == "imagenet":
+        raise ValueError(f"{kind} has no ImageNet weights; use weights=None.")
+    inputs = keras.Input(shape=input_shape)
+    model = keras.Model(inputs, body(inputs), name=name)
     if weights is not None:
         model.load_weights(weights)
     return model
@@ -153,12 +161,8 @@ def SmallResNet(include_top=False, weights=None, input_shape=None, name="smallre
 
     Parameters
     ----------
-    include_top : bool, default=False
-        Must be False (the classifier adds its own head).
-    weights : None
-        There are no pre-trained weights; a path to a weights file is accepted.
-    input_shape : tuple of int
-        ``(H, W, 3)``.
+    include_top, weights, input_shape
+        As :func:`SmallCNN`.
     name : str, default="smallresnet"
         Model name.
 
@@ -166,27 +170,17 @@ def SmallResNet(include_top=False, weights=None, input_shape=None, name="smallre
     -------
     keras.Model
         Without top: outputs the 256-channel feature map.
-
-    Raises
-    ------
-    ValueError
-        If ``include_top`` is True or ``weights`` is ``"imagenet"``.
     """
-    if include_top:
-        raise ValueError("SmallResNet has no classification top; use include_top=False.")
-    if weights == "imagenet":
-        raise ValueError("SmallResNet has no ImageNet weights; use weights=None.")
-    inputs = keras.Input(shape=input_shape)
-    x = layers.Conv2D(32, 5, strides=2, padding="same", use_bias=False)(inputs)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    for i, filters in enumerate((32, 64, 128, 256)):
-        x = _residual_block(x, filters, strides=1 if i == 0 else 2)
-        x = _residual_block(x, filters)
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    def body(x):
+        x = layers.Conv2D(32, 5, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        for i, filters in enumerate((32, 64, 128, 256)):
+            x = _residual_block(x, filters, strides=1 if i == 0 else 2)
+            x = _residual_block(x, filters)
+        return x
+
+    return _network_from_scratch("SmallResNet", body, include_top, weights, input_shape, name)
 
 
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
