@@ -31,7 +31,7 @@ BACKBONE_NAMES = ["densenet121", "efficientnetb0", "mobilenetv3small", "resnet50
 
 DEMO_IMAGE_SIZE = 64
 DEMO_VAL_SIZE = 0.2
-# The compact CNN of the cpu preset, from scratch at the images' own 64 px, whole network
+# The compact SmallCNN (the 0.3 cpu preset's network), from scratch at the images' own 64 px, whole network
 # in one phase; early stopping on validation patients ends it after about 10 epochs.
 DEMO_PARAMS = dict(weights=None, backbone="smallcnn", size=DEMO_IMAGE_SIZE, epochs=0, fine_tune_layers="all",
                    fine_tune_epochs=15, fine_tune_learning_rate=1e-3, batch_size=16)
