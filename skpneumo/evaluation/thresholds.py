@@ -51,10 +51,13 @@ class OperatingPoint:
         return text if self.fallback is None else f"{text}; {self.fallback}"
 
 
+def _is_target(value):
+    # A target sensitivity: a number in (0, 1].
+    return is_real(value, 0, 1, True) and value > 0
+
+
 def _check_target(target_sensitivity):
-    if target_sensitivity is not None and not (
-        is_real(target_sensitivity, 0, 1, True) and target_sensitivity > 0
-    ):
+    if target_sensitivity is not None and not _is_target(target_sensitivity):
         raise ValueError(f"target_sensitivity must be a number in (0, 1], got {target_sensitivity!r}.")
 
 
@@ -69,7 +72,7 @@ def check_threshold_rule(rule):
     """
     if isinstance(rule, str) and rule in ("keep", "youden"):
         return
-    if isinstance(rule, str) or not is_real(rule, 0, 1, True) or rule <= 0:
+    if isinstance(rule, str) or not _is_target(rule):
         raise ValueError(f"threshold_rule must be 'keep', 'youden' or a target sensitivity in (0, 1], got {rule!r}.")
 
 
@@ -200,7 +203,7 @@ def _choose(y_true, y_score, target_sensitivity, pos_label):
     ), None
 
 
-def set_operating_point(estimator, X, y, *, target_sensitivity=None):
+def set_operating_point(estimator, X, y, *, target_sensitivity=None, fallback=False):
     """Choose the threshold of a fitted classifier on validation data and store it.
 
     Predicts ``X`` once, chooses the threshold on the probability of the positive class
@@ -221,6 +224,9 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
         Their labels, of both classes.
     target_sensitivity : float in (0, 1], default=None
         The sensitivity to reach; None maximises Youden's J.
+    fallback : bool, default=False
+        When the target cannot be reached, choose by Youden's J and say why in
+        the result's ``fallback`` (:func:`point_by_rule`) instead of raising.
 
     Returns
     -------
@@ -256,6 +262,10 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None):
     classes = list(estimator.classes_)
     pos = positive_index(classes)
     scores = estimator.predict_proba(X)[:, pos]
-    point = choose_threshold(y, scores, target_sensitivity=target_sensitivity, pos_label=classes[pos])
+    if fallback:
+        rule = "youden" if target_sensitivity is None else target_sensitivity
+        point = point_by_rule(y, scores, rule, pos_label=classes[pos])
+    else:
+        point = choose_threshold(y, scores, target_sensitivity=target_sensitivity, pos_label=classes[pos])
     estimator.set_params(**{f"{name}__threshold" if name else "threshold": point.threshold})
     return point

@@ -10,9 +10,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ..datasets import patient_groups
 from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
-from ..evaluation import evaluate
-from ..evaluation.thresholds import check_threshold_rule, point_by_rule
-from ..utils.labels import positive_index
+from ..evaluation import evaluate, set_operating_point
+from ..evaluation.thresholds import check_threshold_rule
 from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
@@ -164,13 +163,11 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         # What the classifier sees at prediction: every step but the last, samplers skipped.
         validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
         if threshold_rule != "keep":
-            pos = positive_index(clf.classes_)
-            point = point_by_rule(validation[1], clf.predict_proba(validation[0])[:, pos], threshold_rule,
-                                  pos_label=clf.classes_[pos])
+            target = None if threshold_rule == "youden" else threshold_rule
+            # An unreachable target must not throw away a finished training run: it falls back, with a warning.
+            point = set_operating_point(clf, *validation, target_sensitivity=target, fallback=True)
             if point.fallback:
-                # An unreachable target must not throw away a finished training run.
                 warnings.warn(point.fallback, UserWarning, stacklevel=2)
-            clf.set_params(threshold=point.threshold)
             threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
                          "specificity": point.specificity,
                          "rule": f"{point.criterion} on the validation patients"

@@ -15,8 +15,8 @@ from sklearn.model_selection import FixedThresholdClassifier
 import skpneumo.workflows.explanation
 from skpneumo import ImageReadError, cli, explain_paths, fit_model, load_model, make_pipeline, predict_paths
 from skpneumo.estimators.presets import PRESET_VALIDATION
-from skpneumo.evaluation import choose_threshold
-from skpneumo.workflows import patient_validation_split, training
+from skpneumo.evaluation import choose_threshold, thresholds
+from skpneumo.workflows import patient_validation_split
 from skpneumo.datasets import make_synthetic_xrays
 from skpneumo.workflows.prediction import file_rows
 
@@ -121,13 +121,13 @@ def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, mon
 
 def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, monkeypatch):
     data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
-    real = training.point_by_rule
+    real = thresholds.point_by_rule
 
     def reversed_scores(y, scores, rule, pos_label=None):
         # Every PNEUMONIA film below every NORMAL one: no target can be reached.
         return real(y, np.where(y == pos_label, 0.1, 0.9), rule, pos_label=pos_label)
 
-    monkeypatch.setattr(training, "point_by_rule", reversed_scores)
+    monkeypatch.setattr(thresholds, "point_by_rule", reversed_scores)
     params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
     with pytest.warns(UserWarning, match=r"target_sensitivity=0.9 cannot be reached.*Youden's J chose instead"):
         pipe, _ = fit_model(data.paths, data.labels, params=params, random_state=0)
