@@ -206,6 +206,14 @@ def _metric_line(label, entry, digits=3):
     return f"| {label} | {entry['value']:.{digits}f} | {shown} |"
 
 
+def _metrics_table(report, when):
+    """A card report (:func:`validation_metrics`) as Markdown lines: its threshold, then its metrics."""
+    confidence = int(round(100 * (report.get("confidence") or 0.95)))
+    return [f"{when}, {report['threshold']:.4g} ({confidence}% intervals over patients):", "",
+            "| Metric | Value | Interval |", "|---|---|---|",
+            *(_metric_line(label, report["metrics"].get(key)) for key, label in _METRIC_LABELS.items())]
+
+
 def _films_lines(films):
     counts = ", ".join(f"{name} {n}" for name, n in films["class_counts"].items())
     lines = [f"- {films['n_images']} films ({counts})"]
@@ -260,11 +268,8 @@ def render_card(card):
         report = validation["report"]
         lines += _films_lines(validation)
         lines += ["- patients never trained on; early stopping watched them (and a threshold rule, "
-                  "when there was one, chose on them), so the numbers are optimistic", "",
-                  f"At the threshold of training time, {report['threshold']:.4g} "
-                  f"({int(round(100 * (report.get('confidence') or 0.95)))}% intervals over patients):", "",
-                  "| Metric | Value | Interval |", "|---|---|---|"]
-        lines += [_metric_line(label, report["metrics"].get(key)) for key, label in _METRIC_LABELS.items()]
+                  "when there was one, chose on them), so the numbers are optimistic", ""]
+        lines += _metrics_table(report, "At the threshold of training time")
     elif card.get("trained") is None:
         lines.append("Not recorded (the model was not fitted by `skpneumo.fit_model` or `skpneumo fit`).")
     else:
@@ -272,10 +277,7 @@ def render_card(card):
     for entry in card.get("new_patients") or ():
         lines += ["", f"## New patients: {entry['name']}", "", entry["description"], ""]
         lines += _films_lines(entry)
-        lines += ["", f"At the stored threshold, {entry['report']['threshold']:.4g} "
-                  f"({int(round(100 * (entry['report'].get('confidence') or 0.95)))}% intervals over patients):",
-                  "", "| Metric | Value | Interval |", "|---|---|---|"]
-        lines += [_metric_line(label, entry["report"]["metrics"].get(key)) for key, label in _METRIC_LABELS.items()]
+        lines += [""] + _metrics_table(entry["report"], "At the stored threshold")
     threshold = card["threshold"]
     lines += ["", "## Decision threshold", "", f"{threshold['value']:.4g}: {threshold['rule']}."]
     if threshold.get("sensitivity") is not None:

@@ -7,10 +7,9 @@ Keras' ``safe_mode``; ``model_card.json`` and ``MODEL_CARD.md`` describe the mod
 step classes listed here can be named, and nothing else may be in the folder.
 """
 
+import io
 import json
 import os
-import shutil
-import tempfile
 import warnings
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -104,18 +103,16 @@ def _store_weights_as(network_file, dtype):
                 data = item[()]
                 target.create_dataset(name, data=data.astype(dtype) if data.dtype == np.float32 else data)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        original, weights = Path(tmp) / "original.keras", Path(tmp) / "weights.h5"
-        shutil.move(network_file, original)
-        with zipfile.ZipFile(original) as source, zipfile.ZipFile(network_file, "w") as target:
-            for info in source.infolist():
-                data = source.read(info.filename)
-                if info.filename.endswith(".h5"):
-                    (Path(tmp) / "in.h5").write_bytes(data)
-                    with h5py.File(Path(tmp) / "in.h5", "r") as old, h5py.File(weights, "w") as new:
-                        copy(old, new)
-                    data = weights.read_bytes()
-                target.writestr(info, data)
+    with zipfile.ZipFile(network_file) as source:
+        entries = [(info, source.read(info.filename)) for info in source.infolist()]
+    with zipfile.ZipFile(network_file, "w") as target:
+        for info, data in entries:
+            if info.filename.endswith(".h5"):
+                rewritten = io.BytesIO()
+                with h5py.File(io.BytesIO(data), "r") as old, h5py.File(rewritten, "w") as new:
+                    copy(old, new)
+                data = rewritten.getvalue()
+            target.writestr(info, data)
 
 
 def save_model_folder(model, folder, *, weights_dtype="float32"):
