@@ -7,11 +7,17 @@ a variant for pre-trained ImageNet weights and one for training from scratch
 are designs that await a measurement.
 """
 
-import json
 from pathlib import Path
 
 from ..exceptions import ModelFileError
-from ..network.pretrained import backbone_weights_file, is_shipped_name, shipped_model_path, shipped_models
+from ..network.pretrained import (
+    NETWORK_FILE,
+    PIPELINE_FILE,
+    is_shipped_name,
+    read_model_description,
+    shipped_model_path,
+    shipped_models,
+)
 
 PRESETS = {
     # Transfer learning as designed: augmentation, frozen backbone, then fine-tuning;
@@ -128,23 +134,26 @@ def init_params(init):
     from ..preprocessing import CLAHE
 
     folder = shipped_model_path(init) if is_shipped_name(init) else Path(init)
-    if not (folder / "pipeline.json").is_file() or not (folder / "model.keras").is_file():
+    if not (folder / PIPELINE_FILE).is_file():
         raise ValueError(f"init must name a shipped model ({', '.join(shipped_models()) or 'none'}) "
                          f"or a model folder saved by skpneumo.save_model; got {init!r}.")
+    description = read_model_description(folder)
     try:
-        steps = {entry["name"]: entry for entry in json.loads((folder / "pipeline.json").read_text())["steps"]}
+        steps = {entry["name"]: entry for entry in description["steps"]}
         clf, size = steps["clf"]["params"], steps["resize"]["params"]["size"]
         clahe = steps["clahe"]
         architecture = {key: clf[key] for key in ("backbone", "dense_units", "dropout")}
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"'{folder / 'pipeline.json'}' does not describe a skpneumo pipeline "
+        raise ModelFileError(f"'{folder / PIPELINE_FILE}' does not describe a skpneumo pipeline "
                              f"({type(exc).__name__}: {exc}).") from exc
     return {
         **ADAPTATION,
         "size": tuple(size) if isinstance(size, list) else size,  # JSON has no tuples
         "clahe": CLAHE(**clahe["params"]) if clahe.get("class") == "CLAHE" else None,
         **architecture, "dense_units": tuple(architecture["dense_units"]),
-        "weights": str(backbone_weights_file(folder / "model.keras")),
+        # The whole saved network: the classifier takes its backbone's weights when it builds
+        # (network.backbones.make_backbone), so building this pipeline reads and writes nothing.
+        "weights": str(folder / NETWORK_FILE),
     }
 
 

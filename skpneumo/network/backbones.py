@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 from ..exceptions import WeightsUnavailableError
+from .layers import ImageNetPreprocessing  # noqa: F401  (registers the custom layers: saved networks load)
 from .pretrained import keras_weights_cache
 
 
@@ -295,6 +296,21 @@ def check_weights(weights, backbone="resnet50", timeout=10.0):
         raise WeightsUnavailableError(_offline_message(backbone, exc)) from None
 
 
+def _copy_saved_backbone(path, network, backbone):
+    """Set ``network``'s weights from the ``backbone`` layer of a saved ``.keras`` network.
+
+    A whole skpneumo network (a model folder's ``model.keras``) or a saved backbone alone;
+    read in memory with ``safe_mode``, so that starting from a trained model writes no file.
+    """
+    saved = keras.saving.load_model(path, compile=False, safe_mode=True)
+    source = saved.get_layer("backbone") if any(layer.name == "backbone" for layer in saved.layers) else saved
+    try:
+        network.set_weights(source.get_weights())
+    except ValueError as exc:
+        raise ValueError(f"weights file '{path}' holds a different backbone than {backbone!r} "
+                         f"({exc}); start from a network of the same backbone.") from exc
+
+
 def make_backbone(backbone, weights, input_shape):
     """Build a backbone without classification top, as the layer named ``"backbone"``.
 
@@ -304,6 +320,7 @@ def make_backbone(backbone, weights, input_shape):
         Key of :data:`BACKBONES`.
     weights : "imagenet", None or path-like
         Passed to the constructor; ImageNet weights are downloaded by Keras when not cached.
+        A ``.keras`` file is a saved network: its ``backbone`` layer's weights are used.
     input_shape : tuple of int
         ``(H, W, 3)``.
 
@@ -318,6 +335,10 @@ def make_backbone(backbone, weights, input_shape):
     """
     spec = BACKBONES[backbone]
     weights = weights if weights in (None, "imagenet") else os.fspath(weights)
+    if weights is not None and weights.lower().endswith(".keras"):
+        network = spec.build(include_top=False, weights=None, input_shape=input_shape, name="backbone")
+        _copy_saved_backbone(weights, network, backbone)
+        return network
     try:
         return spec.build(include_top=False, weights=weights, input_shape=input_shape, name="backbone")
     except Exception as exc:

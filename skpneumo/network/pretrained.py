@@ -3,18 +3,23 @@
 Each shipped model is a model folder (``skpneumo/pretrained/NAME/``: the portable
 format of :func:`skpneumo.save_model`, with its model card) that works offline.
 :func:`skpneumo.pretrained` loads one; ``make_pipeline(init=NAME)`` starts a new
-model from its backbone (:func:`shipped_backbone_weights`).
+model from its backbone (:func:`read_model_description` checks the folder first).
 """
 
-import hashlib
+import json
 import os
 from pathlib import Path
 
-from ..utils.files import write_file_atomically
+from ..exceptions import ModelFileError
 
 SHIPPED_FOLDER = Path(__file__).resolve().parents[1] / "pretrained"
 #: The default shipped model; names of the others are the folders under ``skpneumo/pretrained``.
 DEFAULT_MODEL = "kermany-v2"
+# The model folder's format (written by workflows.model_folder, read here too by make_pipeline(init=...)).
+FORMAT = "skpneumo-model"
+FORMAT_VERSION = 1
+PIPELINE_FILE = "pipeline.json"
+NETWORK_FILE = "model.keras"
 
 
 def shipped_models():
@@ -70,34 +75,36 @@ def keras_weights_cache():
     return os.path.join(home, "models")
 
 
-def backbone_weights_file(network_file):
-    """Write the ``backbone`` of a saved network as a Keras weights file, once per network.
+def read_model_description(folder):
+    """The ``pipeline.json`` of a model folder, checked for format and version.
 
     Parameters
     ----------
-    network_file : path-like
-        A ``.keras`` network built by :class:`~skpneumo.PneumoniaClassifier`, read
-        with ``safe_mode``.
+    folder : pathlib.Path
+        A folder written by :func:`skpneumo.save_model`.
 
     Returns
     -------
-    pathlib.Path
-        ``<SHA-256 of the network file>.backbone.weights.h5`` in the ``skpneumo``
-        folder of :func:`keras_weights_cache`: named by content, so a retrained
-        network never reuses another's backbone.
+    dict
+        The description: ``steps``, ``classes``, the versions that saved it, ...
+
+    Raises
+    ------
+    ModelFileError
+        If the folder lacks ``pipeline.json`` or ``model.keras``, or its description is
+        not JSON, not a skpneumo model's, or of another format version.
     """
-    import keras
-
-    from .layers import ImageNetPreprocessing  # noqa: F401  (registers the custom layers for loading)
-
-    digest = hashlib.sha256(Path(network_file).read_bytes()).hexdigest()
-    # Beside Keras' downloaded weights, so air-gapped sites manage one folder.
-    target = Path(keras_weights_cache()) / "skpneumo" / f"{digest}.backbone.weights.h5"
-    if target.is_file():
-        return target
-    network = keras.saving.load_model(network_file, compile=False, safe_mode=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Keras wants the suffix itself: the temporary file keeps it.
-    write_file_atomically(target, lambda tmp: network.get_layer("backbone").save_weights(tmp),
-                          suffix=".weights.h5")
-    return target
+    missing = [name for name in (PIPELINE_FILE, NETWORK_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise ModelFileError(f"model folder '{folder}' lacks {' and '.join(missing)}: incomplete, or not a "
+                             "skpneumo model folder.")
+    try:
+        description = json.loads((folder / PIPELINE_FILE).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"'{folder / PIPELINE_FILE}' is not valid JSON ({exc}).") from exc
+    if not isinstance(description, dict) or description.get("format") != FORMAT:
+        raise ModelFileError(f"'{folder / PIPELINE_FILE}' does not describe a skpneumo model.")
+    if description.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"model folder '{folder}' has format version {description.get('format_version')!r}; "
+                             f"this skpneumo reads version {FORMAT_VERSION}: use the skpneumo that saved it.")
+    return description

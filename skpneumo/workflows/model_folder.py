@@ -22,15 +22,12 @@ from ..estimators.classifier import PneumoniaClassifier, skpneumo_classifier
 from ..estimators.pipeline import DEFAULT_CHUNK_SIZE, PneumoniaPipeline
 from ..exceptions import ModelFileError
 from ..network import layers as _custom_layers  # noqa: F401  (registered for loading)
+from ..network.pretrained import FORMAT, FORMAT_VERSION, NETWORK_FILE, PIPELINE_FILE, read_model_description
 from ..preprocessing import CLAHE, GrayscaleToRGB, ImageLoader, ImageSMOTE, Normalizer, Resizer
 from ..utils.files import write_folder_atomically
 from ..utils.labels import as_builtin
 from .model_card import CARD_JSON, CARD_MARKDOWN, card_files, complete_card
 
-FORMAT = "skpneumo-model"
-FORMAT_VERSION = 1
-PIPELINE_FILE = "pipeline.json"
-NETWORK_FILE = "model.keras"
 # The only classes a folder may name: loading builds nothing else.
 STEP_CLASSES = {cls.__name__: cls for cls in (ImageLoader, Resizer, CLAHE, GrayscaleToRGB, ImageSMOTE,
                                              Normalizer, PneumoniaClassifier)}
@@ -173,23 +170,10 @@ def save_model_folder(model, folder, *, weights_dtype="float32"):
 
 
 def _read_description(folder):
-    names = {p.name for p in folder.iterdir()}
-    missing = [name for name in (PIPELINE_FILE, NETWORK_FILE) if name not in names]
-    if missing:
-        raise ModelFileError(f"model folder '{folder}' lacks {' and '.join(missing)}: incomplete, or not a "
-                             "skpneumo model folder.")
-    unknown = sorted(names - {PIPELINE_FILE, NETWORK_FILE, CARD_JSON, CARD_MARKDOWN})
+    description = read_model_description(folder)
+    unknown = sorted({p.name for p in folder.iterdir()} - {PIPELINE_FILE, NETWORK_FILE, CARD_JSON, CARD_MARKDOWN})
     if unknown:
         raise ModelFileError(f"model folder '{folder}' holds unknown files: {', '.join(unknown)}.")
-    try:
-        description = json.loads((folder / PIPELINE_FILE).read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"'{folder / PIPELINE_FILE}' is not valid JSON ({exc}).") from exc
-    if not isinstance(description, dict) or description.get("format") != FORMAT:
-        raise ModelFileError(f"'{folder / PIPELINE_FILE}' does not describe a skpneumo model.")
-    if description.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"model folder '{folder}' has format version {description.get('format_version')!r}; "
-                             f"this skpneumo reads version {FORMAT_VERSION}: use the skpneumo that saved it.")
     return description
 
 

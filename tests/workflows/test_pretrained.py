@@ -62,11 +62,14 @@ def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(films, tmp_
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     source = pretrained("kermany-v1").named_steps["clf"].model_.get_layer("backbone").get_weights()
     recipe = make_pipeline(init="kermany-v1")
+    # Building the pipeline has no side effect: nothing is written, the network is not loaded.
+    assert not (tmp_path / "keras").exists() and not hasattr(recipe.named_steps["clf"], "model_")
     assert recipe.named_steps["resize"].size == 128 and recipe.named_steps["clf"].dense_units == (128,)
     assert recipe.named_steps["clf"].backbone == "smallcnn" and recipe.named_steps["clf"].augment
     # Convolutions do not care about the input size: 32 px keeps the test cheap.
     pipe = make_pipeline(init="kermany-v1", size=32, epochs=1, fine_tune_epochs=0, random_state=0)
     pipe.fit(films.paths, films.labels)
+    assert not (tmp_path / "keras").exists()
     # Phase 1 trains a new head on the frozen backbone: the backbone is the source's, bit for bit.
     adapted = pipe.named_steps["clf"].model_.get_layer("backbone").get_weights()
     assert len(adapted) == len(source) and all(np.array_equal(a, b) for a, b in zip(adapted, source))
@@ -77,9 +80,19 @@ def test_init_starts_from_the_backbone_and_recipe_of_a_trained_model(films, tmp_
         make_pipeline(init="no-such-model")
     odd = tmp_path / "odd"
     odd.mkdir()
-    (odd / "pipeline.json").write_text('{"steps": [{"name": "clf"}]}')
+    (odd / "pipeline.json").write_text('{"format": "skpneumo-model", "format_version": 1, "steps": [{"name": "clf"}]}')
     (odd / "model.keras").write_bytes(b"")
     with pytest.raises(skpneumo.ModelFileError, match="odd/pipeline.json' does not describe a skpneumo pipeline") \
             as exc:
         make_pipeline(init=odd)
     assert isinstance(exc.value.__cause__, KeyError)  # the cause is kept, for --debug
+    # The folder is checked as load_model checks it: another format version is refused by name.
+    (odd / "pipeline.json").write_text('{"format": "skpneumo-model", "format_version": 99, "steps": []}')
+    with pytest.raises(skpneumo.ModelFileError, match="format version 99"):
+        make_pipeline(init=odd)
+
+
+def test_init_with_another_backbone_says_the_saved_network_does_not_fit(films):
+    pipe = make_pipeline(init="kermany-v2", backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0)
+    with pytest.raises(ValueError, match=r"kermany-v2/model.keras' holds a different backbone than 'smallcnn'"):
+        pipe.fit(films.paths, films.labels)
