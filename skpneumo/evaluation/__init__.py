@@ -27,6 +27,7 @@ _EXPORTS = {
     "wilson_interval": ".intervals",
     "EvaluationReport": ".report",
     "evaluate": ".scoring",
+    "evaluate_scores": ".scoring",
     "ACQUISITION_SHIFTS": ".stress",
     "stress_report": ".stress",
     "OperatingPoint": ".thresholds",
@@ -34,6 +35,7 @@ _EXPORTS = {
     "choose_threshold": ".thresholds",
     "point_by_rule": ".thresholds",
     "set_operating_point": ".thresholds",
+    "store_threshold": ".thresholds",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -166,13 +166,78 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         raise ValueError("Cannot evaluate on zero samples.")
     check_bootstrap_params(n_bootstrap, confidence, minimum=0)
     groups, groups_source, notes = resolve_groups(X, groups, stacklevel=2)
-    notes = list(notes)
-
     pos_index = positive_index(classes, pos_label)
     pos, neg = as_builtin(classes[pos_index]), as_builtin(classes[1 - pos_index])
-    pos_name, neg_name = class_name(pos), class_name(neg)
     threshold = _resolve_threshold(estimator, threshold, classes[pos_index])
+    y_true = _binary_truth(y, classes, pos_index)
 
+    proba = np.asarray(estimator.predict_proba(X), dtype=float)
+    if proba.shape != (n_samples, 2):
+        raise ValueError(
+            f"predict_proba returned shape {proba.shape}; expected ({n_samples}, 2)."
+        )
+    y_score = proba[:, pos_index]
+    check_probabilities(y_score, f"predict_proba's column of class {pos!r}")
+    return _report(y_true, y_score, threshold, pos, neg, groups, groups_source, notes,
+                   n_bootstrap, confidence, random_state)
+
+
+def evaluate_scores(y, y_score, *, classes, threshold=DEFAULT_THRESHOLD, pos_label=None, groups=None,
+                    n_bootstrap=1000, confidence=0.95, random_state=None) -> EvaluationReport:
+    """:func:`evaluate`'s report from probabilities already computed.
+
+    For a caller that has predicted the samples for another purpose too (choosing
+    a threshold on the same validation patients, say): the report is the one
+    :func:`evaluate` gives for an estimator whose ``predict_proba`` returned
+    ``y_score`` for the positive class.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        True labels, members of ``classes``.
+    y_score : array-like of shape (n_samples,)
+        Probabilities of the positive class.
+    classes : array-like of shape (2,)
+        The classifier's ``classes_``.
+    threshold : float in [0, 1], default=0.5
+        Predicted positive when ``y_score >= threshold``.
+    pos_label : label, default=None
+        The positive class, as in :func:`evaluate`.
+    groups : array-like of shape (n_samples,) or None, default=None
+        Patient of each sample (see :func:`evaluate`); None treats samples as independent.
+    n_bootstrap, confidence, random_state
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    EvaluationReport
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluate`, for the labels, the scores, the threshold or the groups.
+    """
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(f"evaluate supports binary classifiers only; classes is {classes}.")
+    y, y_score = column_or_1d(y), column_or_1d(np.asarray(y_score, dtype=float))
+    if len(y) != len(y_score) or not len(y):
+        raise ValueError(f"y and y_score must hold the same, non-zero number of samples; got {len(y)} and "
+                         f"{len(y_score)}.")
+    check_bootstrap_params(n_bootstrap, confidence, minimum=0)
+    if not is_real(threshold, 0, 1, high_inclusive=True):
+        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
+    groups, groups_source, notes = resolve_groups(y_score, None if groups is None else np.asarray(groups))
+    pos_index = positive_index(classes, pos_label)
+    pos, neg = as_builtin(classes[pos_index]), as_builtin(classes[1 - pos_index])
+    y_true = _binary_truth(y, classes, pos_index)
+    check_probabilities(y_score, f"y_score (the probability of class {pos!r})")
+    return _report(y_true, y_score, float(threshold), pos, neg, groups, groups_source, notes,
+                   n_bootstrap, confidence, random_state)
+
+
+def _binary_truth(y, classes, pos_index):
+    # 1 for the positive class, 0 for the other; every label must be a class.
     try:
         labels, inverse = np.unique(y, return_inverse=True)
     except TypeError as exc:
@@ -184,16 +249,15 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
             f"{[as_builtin(c) for c in classes]}."
         )
     is_pos = np.array([find_label(classes, v) == pos_index for v in labels])
-    y_true = is_pos[inverse.ravel()].astype(int)
+    return is_pos[inverse.ravel()].astype(int)
 
-    proba = np.asarray(estimator.predict_proba(X), dtype=float)
-    if proba.shape != (n_samples, 2):
-        raise ValueError(
-            f"predict_proba returned shape {proba.shape}; expected ({n_samples}, 2)."
-        )
-    y_score = proba[:, pos_index]
-    check_probabilities(y_score, f"predict_proba's column of class {pos!r}")
 
+def _report(y_true, y_score, threshold, pos, neg, groups, groups_source, notes, n_bootstrap, confidence,
+            random_state):
+    # The numbers of evaluate and evaluate_scores: from the binary truth and the positive-class scores.
+    pos_name, neg_name = class_name(pos), class_name(neg)
+    notes = list(notes)
+    n_samples = len(y_true)
     y_pred = (y_score >= threshold).astype(int)
     (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
     n_pos = tp + fn
@@ -257,6 +321,8 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
         y_true=y_true,
         y_score=y_score,
     )
+
+
 
 
 def resolve_groups(X, groups="auto", *, stacklevel=2):

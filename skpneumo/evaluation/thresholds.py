@@ -17,7 +17,8 @@ from ..utils.labels import as_builtin, find_label, positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import check_probabilities, is_real, num_samples
 
-__all__ = ["OperatingPoint", "check_threshold_rule", "choose_threshold", "point_by_rule", "set_operating_point"]
+__all__ = ["OperatingPoint", "check_threshold_rule", "choose_threshold", "point_by_rule", "set_operating_point",
+           "store_threshold"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,24 @@ class OperatingPoint:
         text = (f"threshold {self.threshold:.4g} ({self.criterion}): sensitivity "
                 f"{self.sensitivity:.4f}, specificity {self.specificity:.4f}")
         return text if self.fallback is None else f"{text}; {self.fallback}"
+
+    def describe(self, where):
+        """The point as a model card records it (``card["threshold"]``).
+
+        Parameters
+        ----------
+        where : str
+            The data it was chosen on, e.g. ``"the validation patients"``.
+
+        Returns
+        -------
+        dict
+            ``value``, ``sensitivity``, ``specificity`` and ``rule`` (the criterion, where,
+            and the fallback when there was one).
+        """
+        rule = f"{self.criterion} on {where}" + (f" ({self.fallback})" if self.fallback else "")
+        return {"value": self.threshold, "sensitivity": self.sensitivity, "specificity": self.specificity,
+                "rule": rule}
 
 
 def _is_target(value):
@@ -248,12 +267,7 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None, fallback=Fa
     >>> pipe.get_params()["clf__threshold"] == point.threshold  # doctest: +SKIP
     True
     """
-    name, final = final_step(estimator)
-    if "threshold" not in final.get_params(deep=False):
-        raise ValueError(
-            f"{type(final).__name__} has no threshold parameter; wrap the estimator in "
-            "sklearn.model_selection.FixedThresholdClassifier instead."
-        )
+    _threshold_key(estimator)
     # Cheap checks first: predicting may take minutes.
     _check_target(target_sensitivity)
     n_samples = num_samples(X)
@@ -267,5 +281,35 @@ def set_operating_point(estimator, X, y, *, target_sensitivity=None, fallback=Fa
         point = point_by_rule(y, scores, rule, pos_label=classes[pos])
     else:
         point = choose_threshold(y, scores, target_sensitivity=target_sensitivity, pos_label=classes[pos])
-    estimator.set_params(**{f"{name}__threshold" if name else "threshold": point.threshold})
+    store_threshold(estimator, point.threshold)
     return point
+
+
+def store_threshold(estimator, threshold):
+    """Set ``threshold`` as the decision threshold of a classifier or of a pipeline's final step.
+
+    Parameters
+    ----------
+    estimator : PneumoniaPipeline or PneumoniaClassifier
+        Its final step has a ``threshold`` parameter applied to the probability of
+        the positive class.
+    threshold : float in [0, 1]
+        The threshold, e.g. an :class:`OperatingPoint`'s.
+
+    Raises
+    ------
+    ValueError
+        If the final step has no ``threshold`` parameter.
+    """
+    estimator.set_params(**{_threshold_key(estimator): threshold})
+
+
+def _threshold_key(estimator):
+    # The set_params name of the final step's threshold ("clf__threshold" in a pipeline).
+    name, final = final_step(estimator)
+    if "threshold" not in final.get_params(deep=False):
+        raise ValueError(
+            f"{type(final).__name__} has no threshold parameter; wrap the estimator in "
+            "sklearn.model_selection.FixedThresholdClassifier instead."
+        )
+    return f"{name}__threshold" if name else "threshold"

@@ -10,8 +10,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ..datasets import patient_groups
 from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
-from ..evaluation import evaluate, set_operating_point
-from ..evaluation.thresholds import check_threshold_rule
+from ..evaluation import evaluate_scores
+from ..evaluation.thresholds import check_threshold_rule, point_by_rule, store_threshold
+from ..utils.labels import positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
@@ -122,6 +123,32 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     """
     paths, labels = np.asarray(paths), np.asarray(labels)
     params = dict(params or {})
+    val_size, threshold_rule = _resolve_validation(params, val_size, threshold_rule)
+    pipe = make_pipeline(**params, random_state=random_state)
+    pipe.check_before_fit(paths, labels)
+    if groups is None and val_size:
+        groups = patient_groups(paths, stacklevel=2)[0]
+    groups = None if groups is None else np.asarray(groups)
+    train_idx, val_idx = np.arange(len(paths)), None
+    if val_size:
+        split_seed = random_state if split_random_state is None else split_random_state
+        train_idx, val_idx = patient_validation_split(groups, labels, val_size, split_seed)
+    seconds = _train(pipe, paths, labels, train_idx, val_idx, quiet)
+    validation, threshold, validation_card = None, None, None
+    if val_idx is not None:
+        validation, threshold, validation_card = _validate(pipe, paths[val_idx], labels[val_idx], groups[val_idx],
+                                                           threshold_rule)
+    pipe.model_card_ = new_card(
+        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
+                "split_random_state": split_random_state},
+        training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
+        validation=validation_card, threshold=threshold, trained_seconds=seconds,
+    )
+    return pipe, validation
+
+
+def _resolve_validation(params, val_size, threshold_rule):
+    # The validation fraction and the threshold rule, the preset's where not given; checked before any image is read.
     if threshold_rule is not None:
         check_threshold_rule(threshold_rule)
     preset = preset_validation(params.get("preset"))
@@ -134,51 +161,43 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     elif threshold_rule != "keep" and not val_size:
         raise ValueError(f"threshold_rule={threshold_rule!r} chooses the threshold on validation patients: "
                          "hold out some (val_size, or --val-size on the command line).")
-    pipe = make_pipeline(**params, random_state=random_state)
-    pipe.check_before_fit(paths, labels)
-    if groups is None and val_size:
-        groups = patient_groups(paths, stacklevel=2)[0]
-    groups = None if groups is None else np.asarray(groups)
+    return val_size, threshold_rule
+
+
+def _train(pipe, paths, labels, train_idx, val_idx, quiet):
+    # Fits on the training patients, the validation patients monitored for early stopping; returns the seconds.
     clf = final_step(pipe)[1]
-    fit_params, validation, val_idx = {}, None, None
-    train_idx = np.arange(len(paths))
-    if val_size:
-        split_seed = random_state if split_random_state is None else split_random_state
-        train_idx, val_idx = patient_validation_split(groups, labels, val_size, split_seed)
-        # Paths: the pipeline preprocesses validation images once, as at prediction.
-        fit_params["clf__validation_data"] = (paths[val_idx], labels[val_idx])
+    # Paths: the pipeline preprocesses validation images once, as at prediction, and
+    # training images so that a step such as CLAHE runs exactly once.
+    fit_params = {} if val_idx is None else {"clf__validation_data": (paths[val_idx], labels[val_idx])}
     epoch_bar = EpochProgress(sum(phase["epochs"] for phase in clf.planned_phases()), quiet)
     callbacks = clf.callbacks
     clf.set_params(callbacks=[*(callbacks or ()), epoch_bar])
     started = time.perf_counter()
     try:
-        # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
         pipe.fit(paths[train_idx], labels[train_idx], **fit_params)
     finally:
         epoch_bar.bar.close()
         clf.set_params(callbacks=callbacks)
-    seconds = time.perf_counter() - started
-    threshold, validation_card = None, None
-    if val_idx is not None:
-        # What the classifier sees at prediction: every step but the last, samplers skipped.
-        validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
-        if threshold_rule != "keep":
-            target = None if threshold_rule == "youden" else threshold_rule
-            # An unreachable target must not throw away a finished training run: it falls back, with a warning.
-            point = set_operating_point(clf, *validation, target_sensitivity=target, fallback=True)
-            if point.fallback:
-                warnings.warn(point.fallback, UserWarning, stacklevel=2)
-            threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
-                         "specificity": point.specificity,
-                         "rule": f"{point.criterion} on the validation patients"
-                                 + (f" ({point.fallback})" if point.fallback else "")}
-        report = evaluate(clf, *validation, groups=groups[val_idx], random_state=0)
-        validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
-                           "report": validation_metrics(report)}
-    pipe.model_card_ = new_card(
-        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
-                "split_random_state": split_random_state},
-        training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
-        validation=validation_card, threshold=threshold, trained_seconds=seconds,
-    )
-    return pipe, validation
+    return time.perf_counter() - started
+
+
+def _validate(pipe, paths, labels, groups, threshold_rule):
+    # The validation patients, predicted once after training: the threshold chosen on their
+    # scores and stored, and the card's report computed from the same scores.
+    clf = final_step(pipe)[1]
+    # What the classifier sees at prediction: every step but the last, samplers skipped.
+    X = pipe[:-1].transform(paths)
+    scores = clf.predict_proba(X)[:, positive_index(clf.classes_)]
+    threshold = None
+    if threshold_rule != "keep":
+        # An unreachable target must not throw away a finished training run: it falls back, with a warning.
+        point = point_by_rule(labels, scores, threshold_rule, pos_label=clf.pos_label_)
+        if point.fallback:
+            warnings.warn(point.fallback, UserWarning, stacklevel=3)
+        store_threshold(clf, point.threshold)
+        threshold = point.describe("the validation patients")
+    report = evaluate_scores(labels, scores, classes=clf.classes_, threshold=clf.threshold, groups=groups,
+                             random_state=0)
+    card = {**describe_films(paths, labels, groups), "report": validation_metrics(report)}
+    return (X, labels), threshold, card

@@ -628,3 +628,27 @@ def test_a_threshold_wrapper_is_scored_at_its_threshold_on_its_positive_class():
     predicted_positive = right.predict(X) == 1
     assert report.confusion_matrix[1][1] + report.confusion_matrix[0][1] == int(predicted_positive.sum())
     assert evaluate(wrong, X, y, threshold=0.4, n_bootstrap=0).threshold == 0.4  # an explicit one is the caller's
+
+
+def test_evaluate_scores_gives_evaluates_report_from_the_same_scores():
+    from sklearn.linear_model import LogisticRegression
+
+    from skpneumo.evaluation import evaluate_scores
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 1))
+    y = np.where(X[:, 0] + rng.normal(scale=1.0, size=60) > 0, "PNEUMONIA", "NORMAL")
+    groups = np.repeat(np.arange(30), 2)
+    model = LogisticRegression().fit(X, y)
+    expected = evaluate(model, X, y, threshold=0.4, groups=groups, random_state=0)
+    scores = model.predict_proba(X)[:, 1]
+    got = evaluate_scores(y, scores, classes=model.classes_, threshold=0.4, groups=groups, random_state=0)
+    assert got.roc_auc == expected.roc_auc and got.confusion_matrix == expected.confusion_matrix
+    assert got.confidence_intervals == expected.confidence_intervals and got.n_groups == 30
+    assert got.recall == expected.recall and got.brier_score == expected.brier_score
+    with pytest.raises(ValueError, match=r"labels \['OTHER'\]"):
+        evaluate_scores(np.append(y[:-1], "OTHER"), scores, classes=model.classes_)
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        evaluate_scores(y, scores, classes=model.classes_, threshold=2)
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        evaluate_scores(y[:-1], scores, classes=model.classes_)

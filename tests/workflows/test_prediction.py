@@ -13,6 +13,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
 import skpneumo.workflows.explanation
+import skpneumo.workflows.training
 from skpneumo import ImageReadError, cli, explain_paths, fit_model, load_model, make_pipeline, predict_paths
 from skpneumo.estimators.presets import PRESET_VALIDATION
 from skpneumo.evaluation import choose_threshold, thresholds
@@ -119,6 +120,31 @@ def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, mon
         fit_model(data.paths, data.labels, params=params, val_size=0, threshold_rule="youden")
 
 
+def test_fit_model_predicts_the_validation_patients_once_after_training(tmp_path, monkeypatch):
+    from skpneumo import PneumoniaClassifier
+
+    data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
+    calls = []
+    real = PneumoniaClassifier.predict_proba
+
+    def counted(self, X, **kwargs):
+        calls.append(len(X))
+        return real(self, X, **kwargs)
+
+    monkeypatch.setattr(PneumoniaClassifier, "predict_proba", counted)
+    params = dict(preset="cpu", weights=None, size=32, epochs=1, fine_tune_epochs=0, dense_units=(4,), batch_size=8,
+                  smote=None)
+    pipe, (X_val, y_val) = fit_model(data.paths, data.labels, data.groups, params=params, val_size=0.3,
+                                     random_state=0)
+    # One prediction of the validation films: the threshold and the card's report share it.
+    assert calls == [len(y_val)]
+    card = pipe.model_card_
+    scores = real(pipe.named_steps["clf"], X_val)[:, 1]
+    assert card["validation"]["report"]["metrics"]["roc_auc"]["value"] == pytest.approx(
+        skpneumo.evaluate(pipe.named_steps["clf"], X_val, y_val, groups=None, n_bootstrap=0).roc_auc)
+    assert card["threshold"]["value"] in scores
+
+
 def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, monkeypatch):
     data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
     real = thresholds.point_by_rule
@@ -127,7 +153,8 @@ def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, mon
         # Every PNEUMONIA film below every NORMAL one: no target can be reached.
         return real(y, np.where(y == pos_label, 0.1, 0.9), rule, pos_label=pos_label)
 
-    monkeypatch.setattr(thresholds, "point_by_rule", reversed_scores)
+    # Where fit_model looks the rule up: its validation step.
+    monkeypatch.setattr(skpneumo.workflows.training, "point_by_rule", reversed_scores)
     params = dict(preset="cpu", weights=None, size=32, fine_tune_epochs=1, dense_units=(4,), batch_size=8)
     with pytest.warns(UserWarning, match=r"target_sensitivity=0.9 cannot be reached.*Youden's J chose instead"):
         pipe, _ = fit_model(data.paths, data.labels, params=params, random_state=0)
