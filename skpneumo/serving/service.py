@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..estimators import skpneumo_classifier
 from ..evaluation.gradcam import explain, overlay_png
 from ..io import read_image
@@ -16,7 +15,7 @@ from ..workflows.prediction import per_file
 from .batching import MicroBatcher
 
 # The packages whose versions decide a prediction, reported by model_info.
-VERSIONED_PACKAGES = ("keras", "tensorflow", "jax", "scikit-learn", "numpy", "opencv-python-headless", "pydicom")
+VERSIONED_PACKAGES = ("skpneumo", "keras", "tensorflow", "jax", "scikit-learn", "numpy", "opencv-python-headless", "pydicom")
 
 
 class PredictionService:
@@ -143,7 +142,7 @@ class PredictionService:
         """The ``GET /v1/model`` answer: name, card, classes, threshold, input size, versions."""
         card = getattr(self.model, "model_card_", None)
         stored = (card or {}).get("threshold") or {}
-        versions = {"skpneumo": __version__}
+        versions = {}
         for package in VERSIONED_PACKAGES:
             try:
                 versions[package] = importlib.metadata.version(package)
