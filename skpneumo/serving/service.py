@@ -15,7 +15,8 @@ from ..workflows.prediction import per_file
 from .batching import MicroBatcher
 
 # The packages whose versions decide a prediction, reported by model_info.
-VERSIONED_PACKAGES = ("skpneumo", "keras", "tensorflow", "jax", "scikit-learn", "numpy", "opencv-python-headless", "pydicom")
+VERSIONED_PACKAGES = ("skpneumo", "keras", "tensorflow", "jax", "scikit-learn", "numpy", "opencv-python-headless",
+                      "pydicom")
 
 
 class PredictionService:
