@@ -1,4 +1,4 @@
-"""The ``skpneumo`` command line: demo, fit, evaluate, predict and explain.
+"""The ``skpneumo`` command line: demo, fit, evaluate, predict, explain and serve.
 
 The top layer: argparse and one small function per command, each calling the
 library (:mod:`skpneumo.workflows` and below). Nothing in the package imports it.
@@ -250,6 +250,18 @@ def cmd_explain(args):
     writer.writeheader()
     writer.writerows(rows)
     return 1 if all(row["error"] for row in rows) else 0
+
+
+def cmd_serve(args):
+    """``skpneumo serve``: the model over HTTP, with a web viewer, until Ctrl-C or SIGTERM."""
+    try:
+        from .serving import serve
+    except ImportError as exc:
+        raise CLIError(f"skpneumo serve needs the 'serve' extra ({exc}): pip install 'skpneumo[serve]'") from None
+    serve(args.model, host=args.host, port=args.port, token_file=args.token_file, max_upload_mb=args.max_upload_mb,
+          max_files=args.max_files, max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+          log_level="warning" if args.quiet else "info")
+    return 0
 
 
 def cmd_demo(args):
@@ -569,6 +581,25 @@ def build_parser():
     ex.add_argument("--alpha", type=_unit_interval, default=0.5,
                     help="opacity of the colour map at the hottest point (default: %(default)s)")
     ex.set_defaults(func=cmd_explain)
+
+    sv = sub.add_parser("serve", parents=[common], help="serve a model over HTTP, with a web viewer",
+                        description="Serve MODEL over HTTP (docs/serving.md): POST /v1/predict, POST /v1/explain, "
+                                    "GET /v1/model, /healthz, /readyz, and a viewer at /. Needs the 'serve' extra.")
+    sv.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: %(default)s, this machine only)")
+    sv.add_argument("--port", type=_non_negative_int, default=8000, help="default: %(default)s")
+    sv.add_argument("--token-file", metavar="FILE",
+                    help="a file holding a token that every route but /healthz, /readyz and the page "
+                         "require as 'Authorization: Bearer TOKEN'")
+    sv.add_argument("--max-upload-mb", type=_number_in("_megabytes", lambda v: v > 0, "must be > 0"), default=20.0,
+                    help="largest request, in MiB; larger ones are refused while they are read (default: %(default)s)")
+    sv.add_argument("--max-files", type=_positive_int, default=16, help="most films per request (default: %(default)s)")
+    sv.add_argument("--max-batch-size", type=_positive_int, default=32,
+                    help="films predicted together from concurrent requests (default: %(default)s)")
+    sv.add_argument("--max-wait-ms", type=_number_in("_milliseconds", lambda v: v >= 0, "must be >= 0"), default=10.0,
+                    help="how long a batch waits for more requests (default: %(default)s)")
+    sv.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -22,8 +22,9 @@ LAYERS = {
     "estimators": 4,
     "evaluation": 5,
     "workflows": 6,
-    "cli": 7,
-    "__main__": 8,
+    "serving": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 
 

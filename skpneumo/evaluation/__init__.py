@@ -23,6 +23,7 @@ _EXPORTS = {
     "grad_cam": ".gradcam",
     "overlay": ".gradcam",
     "overlay_names": ".gradcam",
+    "overlay_png": ".gradcam",
     "rate_intervals": ".intervals",
     "wilson_interval": ".intervals",
     "EvaluationReport": ".report",

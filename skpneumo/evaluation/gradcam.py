@@ -167,6 +167,27 @@ def overlay(image, heatmap, alpha=0.5):
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
+def overlay_png(image, heatmap, alpha=0.5):
+    """The :func:`overlay` of ``heatmap`` on ``image``, encoded as a PNG file's bytes.
+
+    The overlay files :func:`explain` writes hold exactly these bytes.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C)
+        The image as read.
+    heatmap : ndarray of shape (H, W)
+        Values in [0, 1].
+    alpha : float, default=0.5
+        Opacity of the colour map where the heat is 1.
+
+    Returns
+    -------
+    png : bytes
+    """
+    return cv2.imencode(".png", cv2.cvtColor(overlay(image, heatmap, alpha), cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
 def overlay_names(X):
     """File names for the overlays of ``X``: unique, derived from the input names.
 
@@ -309,8 +330,7 @@ def explain(estimator, X, *, out=None, names=None, alpha=0.5, return_proba=False
         chunk_heatmaps = [_heatmap(m, *image.shape[:2]) for m, image in zip(maps, loaded)]
         if out is not None:
             files = {
-                name: cv2.imencode(".png", cv2.cvtColor(overlay(image, heat, alpha), cv2.COLOR_RGB2BGR))[1]
-                .tobytes()
+                name: overlay_png(image, heat, alpha)
                 # heatmaps holds those of the earlier chunks: this chunk's names start there.
                 for name, image, heat in zip(names[len(heatmaps):], loaded, chunk_heatmaps)
             }

@@ -5,6 +5,7 @@
 """
 
 import contextlib
+import io
 import os
 
 import numpy as np
@@ -13,6 +14,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing, get_decoder
 
 from ..exceptions import ImageReadError
+from .encoded import EncodedImage
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 # pydicom returns these as RGB; colour radiographs are rare (secondary captures).
@@ -62,6 +64,14 @@ def _install_hint(decoder):
     return "; ".join(decoder.missing_dependencies)
 
 
+def _source(path):
+    """What pydicom reads for ``path`` (a file, or an in-memory file for an EncodedImage) and its name."""
+    if isinstance(path, EncodedImage):
+        return io.BytesIO(path.data), path.name
+    path = os.fspath(path)
+    return path, path
+
+
 def _check_dataset(ds, path):
     if "PixelData" not in ds:
         raise ImageReadError(
@@ -91,8 +101,8 @@ def check_dicom_file(path):
 
     Parameters
     ----------
-    path : str or path-like
-        The DICOM file.
+    path : str, path-like or EncodedImage
+        The DICOM file, or its bytes in memory.
 
     Raises
     ------
@@ -101,9 +111,9 @@ def check_dicom_file(path):
         interpretation or several frames, or needs a decoder package that is not
         installed (the message names the packages).
     """
-    path = os.fspath(path)
+    source, path = _source(path)
     with _errors_naming(path):
-        _check_dataset(pydicom.dcmread(path, defer_size=_HEADER_DEFER_SIZE), path)
+        _check_dataset(pydicom.dcmread(source, defer_size=_HEADER_DEFER_SIZE), path)
 
 
 def read_dicom(path):
@@ -128,8 +138,9 @@ def read_dicom(path):
 
     Parameters
     ----------
-    path : str or path-like
-        A DICOM file with a preamble and file meta header (Part 10 format).
+    path : str, path-like or EncodedImage
+        A DICOM file with a preamble and file meta header (Part 10 format), or its
+        bytes in memory.
 
     Returns
     -------
@@ -151,9 +162,9 @@ def read_dicom(path):
     >>> image.dtype, image.shape  # doctest: +SKIP
     (dtype('uint16'), (2048, 2048))
     """
-    path = os.fspath(path)
+    source, path = _source(path)
     with _errors_naming(path):
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(source)
         decoder = _check_dataset(ds, path)
         try:
             pixels = ds.pixel_array

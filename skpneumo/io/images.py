@@ -8,6 +8,7 @@ import numpy as np
 from ..exceptions import ImageReadError
 from ..utils.images import check_image
 from .dicom import check_dicom_file, read_dicom
+from .encoded import EncodedImage
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", *DICOM_EXTENSIONS)
@@ -25,6 +26,8 @@ _REDUCED_FLAGS = {
         (2, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_REDUCED_COLOR_2),
     ]
 }
+
+
 def is_image_name(name):
     """True for a file name the readers take: a known image extension, not a hidden file.
 
@@ -122,10 +125,11 @@ def read_image(path, reduce_to=None):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like or EncodedImage
         JPEG, PNG (8 or 16 bit), BMP or TIFF file, or a DICOM file (``.dcm``,
         ``.dicom``, or any name when OpenCV cannot decode it and it has the DICOM
-        preamble), read by :func:`skpneumo.io.read_dicom`.
+        preamble), read by :func:`skpneumo.io.read_dicom`; or such a file's bytes in
+        memory (:class:`EncodedImage`), whose format is read from the content only.
     reduce_to : (int, int) or None, default=None
         ``(height, width)`` the image will be resized to afterwards. A JPEG at least
         twice as large is decoded at 1/2, 1/4 or 1/8 scale (the largest that keeps
@@ -141,32 +145,39 @@ def read_image(path, reduce_to=None):
     Raises
     ------
     ImageReadError
-        If the file is missing, empty, a directory, cannot be read or decoded, or
+        Naming the file, if it is missing, empty, a directory, cannot be read or decoded, or
         decodes to an array that is not an image (see
         :func:`skpneumo.utils.images.check_image`).
     """
-    path = os.fspath(path)
-    check_image_file(path)
-    dicom = is_dicom_path(path)
+    if isinstance(path, EncodedImage):
+        where, data, dicom = path.name, np.frombuffer(path.data, dtype=np.uint8), False
+        if not data.size:
+            raise ImageReadError(f"Image file is empty (0 bytes): '{where}'.")
+    else:
+        path = where = os.fspath(path)
+        check_image_file(path)
+        dicom = is_dicom_path(path)
+        data = None
+        if not dicom:
+            # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
+            try:
+                data = np.fromfile(path, dtype=np.uint8)
+            except OSError as exc:  # e.g. no permission to read it
+                raise ImageReadError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
     if not dicom:
-        # np.fromfile + imdecode instead of imread: imread silently fails on non-ASCII paths.
-        try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError as exc:  # e.g. no permission to read it
-            raise ImageReadError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
         try:
             image = cv2.imdecode(data, _decode_flag(data, reduce_to))
         except cv2.error as exc:
             # E.g. a header declaring more pixels than OpenCV's limit, or a damaged stream.
             reason = (getattr(exc, "err", None) or str(exc)).strip().splitlines()[-1]
-            raise ImageReadError(f"Cannot decode '{path}': OpenCV refused it ({reason}).") from None
+            raise ImageReadError(f"Cannot decode '{where}': OpenCV refused it ({reason}).") from None
         # Archives often store DICOM files without an extension: look for the 'DICM' prefix.
         dicom = image is None and data[128:132].tobytes() == b"DICM"
     if dicom:
         return read_dicom(path)
     if image is None:
         raise ImageReadError(
-            f"Cannot decode '{path}': the file is corrupt or not a supported image "
+            f"Cannot decode '{where}': the file is corrupt or not a supported image "
             f"format ({', '.join(IMAGE_EXTENSIONS)})."
         )
     if image.ndim == 3:
@@ -177,6 +188,6 @@ def read_image(path, reduce_to=None):
         else:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     try:
-        return check_image(image, f"'{path}'")
+        return check_image(image, f"'{where}'")
     except ValueError as exc:  # decoded, but not an image skpneumo reads (e.g. a float TIFF holding NaN)
         raise ImageReadError(str(exc)) from exc

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from joblib import effective_n_jobs
 
-from ..io import check_image_file, read_image
+from ..io import EncodedImage, check_image_file, read_image
 from ..utils.images import as_image_list, check_image, check_not_one_path, is_path, stack_images
 from ..utils.validation import check_hw, is_int
 from .base import StatelessTransformer
@@ -24,8 +24,9 @@ class ImageLoader(StatelessTransformer):
     """Load images from file paths.
 
     The first step of the skpneumo pipeline. Each element of ``X`` is a path
-    (``str`` or :class:`pathlib.Path`) or an already-loaded image array, so the same
-    pipeline accepts files and in-memory images.
+    (``str`` or :class:`pathlib.Path`), a file's bytes in memory
+    (:class:`~skpneumo.io.EncodedImage`, decoded exactly as the file would be) or an
+    already-loaded image array, so the same pipeline accepts files and in-memory images.
 
     Parameters
     ----------
@@ -90,7 +91,7 @@ class ImageLoader(StatelessTransformer):
 
         Parameters
         ----------
-        X : sequence of path-like or image arrays, or an array of shape (n, H, W[, C])
+        X : sequence of path-like, EncodedImage or image arrays, or an array of shape (n, H, W[, C])
             The images to load.
 
         Returns
@@ -148,7 +149,7 @@ class ImageLoader(StatelessTransformer):
 
         def load(i):
             item = items[i]
-            if is_path(item):
+            if is_path(item) or isinstance(item, EncodedImage):
                 image = read_image(item, reduce_to)
             else:
                 image = check_image(item, f"ImageLoader: image {i}")
