@@ -5,6 +5,7 @@ training the network is :mod:`skpneumo.network`'s.
 """
 
 import inspect
+import warnings
 
 import keras
 import numpy as np
@@ -116,8 +117,13 @@ class PneumoniaClassifier(KerasClassifier):
     validation_split : float, default=0.0
         Fraction of the training images held out (stratified) to monitor validation
         ROC AUC for early stopping. Ignored when ``fit`` receives
-        ``validation_data``. In a pipeline with SMOTE the held-out images may include
-        synthetic ones: pass patient-level ``validation_data`` to ``fit`` instead.
+        ``validation_data``.
+
+        .. deprecated:: 0.4
+           Removed in 0.5. It holds out images, not patients (and in a pipeline with
+           SMOTE, synthetic ones): give held-out patients as ``fit``'s
+           ``validation_data`` (``clf__validation_data`` in a pipeline), the one way,
+           or let :func:`skpneumo.fit_model` choose them (``val_size``).
     early_stopping_patience : int or None, default=3
         With validation data, stop a phase after this many epochs without
         improvement of validation ROC AUC and restore the best weights.
@@ -449,6 +455,10 @@ class PneumoniaClassifier(KerasClassifier):
                     f"the images in number (unknown labels: {sorted(unknown)})."
                 )
             validation_data = (X_val, y_val)
+        if self.validation_split and validation_data is None:
+            warnings.warn("validation_split is deprecated since skpneumo 0.4 and goes in 0.5: it holds out images, "
+                          "not patients. Pass held-out patients as validation_data (clf__validation_data in a "
+                          "pipeline), or use skpneumo.fit_model(val_size=...).", FutureWarning, stacklevel=2)
         with seeded(self._seed()), distribution_scope(self.distribution) as n_devices:
             self.n_devices_ = n_devices
             # scikeras passes validation_data on to _fit_keras_model.

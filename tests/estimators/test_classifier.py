@@ -95,8 +95,10 @@ def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
 
 def test_validation_split_early_stopping(tiny_arrays):
     X, y = tiny_arrays
-    clf = PneumoniaClassifier(**{**SMALL, "epochs": 3}, validation_split=0.34,
-                              early_stopping_patience=1, random_state=0).fit(X, y)
+    clf = PneumoniaClassifier(**{**SMALL, "epochs": 3}, validation_split=0.34, early_stopping_patience=1,
+                              random_state=0)
+    with pytest.warns(FutureWarning, match="validation_split is deprecated.*not patients"):
+        clf.fit(X, y)
     assert "val_auc" in clf.history_ and 1 <= len(clf.history_["val_auc"]) <= 3
 
 
