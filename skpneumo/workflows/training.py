@@ -12,6 +12,7 @@ from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
 from ..evaluation import evaluate, set_operating_point
 from ..evaluation.thresholds import check_threshold_rule
+from ..network.distributed import is_first_process, process_count, process_index, shard_indices, shared_seed
 from ..utils.pipelines import final_step
 from ..utils.validation import is_real
 from .model_card import describe_films, new_card, validation_metrics
@@ -105,6 +106,17 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     quiet : bool, default=True
         No progress bar on stderr.
 
+    Notes
+    -----
+    In processes joined by :func:`skpneumo.network.distributed.join`, every process
+    calls this with the same files: all draw the same validation split, each trains
+    on its own share of the training films (the same count of each class; a few,
+    fewer than the processes per class, are left out), and together they train one
+    network, data-parallel, with ``batch_size`` as the global batch. Every process
+    monitors the whole validation set during training (the copies leave the loss
+    and AUC unchanged); the first process alone then chooses the threshold and
+    writes the card, the others return ``(pipe, None)`` without ``model_card_``.
+
     Returns
     -------
     pipe : PneumoniaPipeline
@@ -134,6 +146,12 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     elif threshold_rule != "keep" and not val_size:
         raise ValueError(f"threshold_rule={threshold_rule!r} chooses the threshold on validation patients: "
                          "hold out some (val_size, or --val-size on the command line).")
+    # -- several processes (network/distributed.py): one data-parallel model, each process on its shard
+    processes = process_count()
+    if processes > 1:
+        params["distribution"] = "data_parallel"
+        quiet = quiet or not is_first_process()
+    # --
     pipe = make_pipeline(**params, random_state=random_state)
     pipe.check_before_fit(paths, labels)
     if groups is None and val_size:
@@ -144,6 +162,7 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     train_idx = np.arange(len(paths))
     if val_size:
         split_seed = random_state if split_random_state is None else split_random_state
+        split_seed = shared_seed(split_seed)  # one split for all processes
         train_idx, val_idx = patient_validation_split(groups, labels, val_size, split_seed)
         # Paths: the pipeline preprocesses validation images once, as at prediction.
         fit_params["clf__validation_data"] = (paths[val_idx], labels[val_idx])
@@ -153,11 +172,16 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     started = time.perf_counter()
     try:
         # Paths, not preprocessed arrays: a step such as CLAHE must run exactly once.
-        pipe.fit(paths[train_idx], labels[train_idx], **fit_params)
+        fit_idx = train_idx
+        if processes > 1:
+            fit_idx = train_idx[shard_indices(labels[train_idx], process_index(), processes)]
+        pipe.fit(paths[fit_idx], labels[fit_idx], **fit_params)
     finally:
         epoch_bar.bar.close()
         clf.set_params(callbacks=callbacks)
     seconds = time.perf_counter() - started
+    if not is_first_process():
+        return pipe, None
     threshold, validation_card = None, None
     if val_idx is not None:
         # What the classifier sees at prediction: every step but the last, samplers skipped.
@@ -176,8 +200,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
                            "report": validation_metrics(report)}
     pipe.model_card_ = new_card(
-        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
-                "split_random_state": split_random_state},
+        recipe={**params, **({"processes": processes} if processes > 1 else {}), "random_state": random_state,
+                "val_size": val_size, "threshold_rule": threshold_rule, "split_random_state": split_random_state},
         training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
         validation=validation_card, threshold=threshold, trained_seconds=seconds,
     )
