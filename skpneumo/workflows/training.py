@@ -151,6 +151,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     if processes > 1:
         params["distribution"] = "data_parallel"
         quiet = quiet or not is_first_process()
+        # JAX refuses replicated variables created with different values on different processes.
+        random_state = shared_seed(random_state)
     # --
     pipe = make_pipeline(**params, random_state=random_state)
     pipe.check_before_fit(paths, labels)

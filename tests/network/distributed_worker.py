@@ -3,8 +3,7 @@
 python distributed_worker.py DATA OUT PROCESS_ID NUM_PROCESSES PORT [die]: joins the others (unless
 NUM_PROCESSES is 1), fits a tiny SmallCNN on DATA's training films with fit_model, and writes its
 weights to OUT/weights-PROCESS_ID.npz; the first process also saves the model folder OUT/model.
-"die": process 1 exits right after joining, before training. Each process gets its rank as seed: the
-weights must start from process 0's all the same.
+"die": process 1 exits right after joining, before training.
 """
 
 import os
@@ -30,7 +29,7 @@ films = load_split(data, "train")
 params = dict(weights=None, backbone="smallcnn", size=32, epochs=0, fine_tune_layers="all", fine_tune_epochs=2,
               fine_tune_learning_rate=LEARNING_RATE, batch_size=len(films.paths), augment=False, dropout=0.0,
               smote=None)
-pipe, _ = fit_model(films.paths, films.labels, films.groups, params=params, val_size=0, random_state=process_id)
+pipe, _ = fit_model(films.paths, films.labels, films.groups, params=params, val_size=0, random_state=0)
 np.savez(os.path.join(out, f"weights-{process_id}.npz"), *pipe[-1].model_.get_weights())
 if is_first_process():
     save_model(pipe, os.path.join(out, "model"))
