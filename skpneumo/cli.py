@@ -115,6 +115,12 @@ def cmd_fit(args):
 
     threshold_rule = _threshold_rule(args)
     check_output_file(args.out)
+    rank = 0
+    if args.distributed:
+        from .network.distributed import join
+
+        rank, _ = join(args.coordinator, args.num_processes, args.process_id)
+        args.quiet = args.quiet or rank > 0  # the first process alone reports and saves
     data = _load_split(args.data_dir, "train", quiet_groups=bool(args.groups))
     if args.groups:
         data.groups = read_groups(args.groups, data.paths)
@@ -127,6 +133,8 @@ def cmd_fit(args):
         val_size=args.val_size, threshold_rule=threshold_rule, random_state=args.random_state,
         quiet=args.quiet,
     )
+    if rank > 0:
+        return 0  # process 0 saves
     threshold = pipe.model_card_["threshold"]
     if threshold is not None:
         _say(args, f"threshold {threshold['value']:.4g} ({threshold['rule']}): sensitivity "
@@ -529,6 +537,16 @@ def build_parser():
                             "(the presets' rule: S = 0.95)")
     point.add_argument("--youden", action="store_true",
                        help="store the threshold maximising Youden's J on the validation patients")
+    dist = fit.add_argument_group("several processes or hosts (KERAS_BACKEND=jax; docs/scaling.md)")
+    dist.add_argument("--distributed", action="store_true",
+                      help="train one model data-parallel with the other processes started the same way; "
+                           "--batch-size is the global batch")
+    dist.add_argument("--coordinator", metavar="HOST:PORT",
+                      help="process 0's address (default: $SKPNEUMO_COORDINATOR; none: detected under Slurm)")
+    dist.add_argument("--num-processes", type=_positive_int, metavar="N",
+                      help="processes in all (default: $SKPNEUMO_NUM_PROCESSES)")
+    dist.add_argument("--process-id", type=_non_negative_int, metavar="I",
+                      help="this process's rank, 0 to N-1 (default: $SKPNEUMO_PROCESS_ID)")
     fit.set_defaults(func=cmd_fit)
 
     ev = sub.add_parser("evaluate", parents=[common], help="score a model on a labelled folder",

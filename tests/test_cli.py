@@ -536,3 +536,14 @@ def test_threshold_wrappers_are_scored_at_their_own_threshold(model_file, data_d
         assert report["threshold"] == expected
         true_positives = (predicted == "PNEUMONIA") & (test.labels == "PNEUMONIA")
         assert report["confusion_matrix"][1][1] == int(true_positives.sum())
+
+
+def test_fit_distributed_refuses_another_backend_before_reading_films(tmp_path, capsys):
+    # The suite runs on TensorFlow: --distributed needs KERAS_BACKEND=jax, and says so.
+    rc = cli.main(["fit", str(tmp_path / "missing"), "--out", str(tmp_path / "m"), "--distributed",
+                   "--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "0"])
+    assert rc == 1
+    assert last_stderr_line(capsys) == (
+        "skpneumo: error: distributed training runs on the JAX Keras backend; KERAS_BACKEND is 'tensorflow': "
+        "set KERAS_BACKEND=jax (and pip install 'skpneumo[jax]').")
+    assert not (tmp_path / "m").exists()

@@ -17,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..network.backbones import BACKBONES, check_weights
+from ..network.distributed import local_copy
 from ..network.hardware import check_distribution, distribution_scope, precision_scope
 from ..network.layers import AUGMENTATION_PARAMS, build_augmentation
 from ..network.model import build_model, check_input_images
@@ -163,7 +164,10 @@ class PneumoniaClassifier(KerasClassifier):
         ``"data_parallel"`` trains on every GPU of the machine (every CPU device when
         there is none), splitting each batch between them: Keras'
         ``keras.distribution.DataParallel`` on the JAX backend, TensorFlow's
-        ``MirroredStrategy`` on TensorFlow. ``batch_size`` is the global batch.
+        ``MirroredStrategy`` on TensorFlow. ``batch_size`` is the global batch. On
+        JAX, after :func:`skpneumo.network.distributed.join`, the devices of every
+        joined process (on one host or several): each process fits on its own
+        share of the data, and every process ends with the same network.
 
     Attributes
     ----------
@@ -463,6 +467,8 @@ class PneumoniaClassifier(KerasClassifier):
             self.n_devices_ = n_devices
             # scikeras passes validation_data on to _fit_keras_model.
             super().fit(X, y, sample_weight=sample_weight, validation_data=validation_data)
+        # Trained across processes, the network needs them all to run: a copy lets each predict alone.
+        self.model_ = local_copy(self.model_)
         self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 

@@ -8,6 +8,8 @@ import contextlib
 
 import keras
 
+from .distributed import process_count
+
 DISTRIBUTIONS = (None, "data_parallel")
 _DATA_PARALLEL_BACKENDS = ("tensorflow", "jax")
 
@@ -79,14 +81,20 @@ def distribution_scope(distribution):
     Yields
     ------
     int
-        Number of devices (replicas) the model runs on: 1 without ``distribution``.
+        Number of devices (replicas) this process's batches are split between: 1
+        without ``distribution``.
+
+    Across processes joined by :func:`skpneumo.network.distributed.join`, the devices
+    are those of every process, and each process feeds its own data
+    (``auto_shard_dataset=False``); the number yielded is then this process's devices.
     """
     if distribution is None:
         yield 1
     elif keras.backend.backend() == "jax":
-        data_parallel = keras.distribution.DataParallel()
+        processes = process_count()
+        data_parallel = keras.distribution.DataParallel(auto_shard_dataset=processes == 1)
         with data_parallel.scope():
-            yield data_parallel.device_mesh.devices.size
+            yield data_parallel.device_mesh.devices.size // processes
     else:
         import tensorflow as tf
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 import keras
 import numpy as np
 
+from .distributed import check_same_length, process_batch_size, sync_from_first
 from .hardware import precision_scope
 from .model import set_trainable_layers
 
@@ -249,7 +250,9 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
     pretrained : bool
         Whether the backbone holds pre-trained weights.
     batch_size : int
-        Images per gradient step, split between the devices.
+        Images per gradient step, split between the devices; across processes
+        (:mod:`~skpneumo.network.distributed`), the global batch, of which each
+        process feeds an equal share.
     validation : tuple (X_val, y_val) or None, default=None
         Validation images and targets, monitored every epoch.
     cache_features : bool, default=False
@@ -269,7 +272,7 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
     callbacks : list of keras.callbacks.Callback or None, default=None
         More callbacks for every phase.
     n_devices : int, default=1
-        Devices each batch is split between (:func:`split_evenly`).
+        Devices each of this process's batches is split between (:func:`split_evenly`).
     seed : int or None, default=None
         Seed of the shuffling and of :func:`split_evenly`.
     verbose : int, default=0
@@ -285,10 +288,15 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         backbone layers"`` or ``"all layers"``), ``learning_rate`` and ``epochs``
         (run, after early stopping).
     """
+    # Across processes, each feeds its share of every global batch, and all start from process 0's weights.
+    batch_size = process_batch_size(batch_size)
     X, y, sample_weight = split_evenly(X, y, sample_weight, batch_size=batch_size, n_devices=n_devices,
                                        seed=seed)
+    check_same_length(len(X))
     if validation is not None:
         validation = split_evenly(*validation, batch_size=batch_size, n_devices=n_devices, seed=seed)[:2]
+        check_same_length(len(validation[0]), "validation samples")
+    sync_from_first(model)
     rng = np.random.default_rng(seed)
     history = defaultdict(list)
     records = []

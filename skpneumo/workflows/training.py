@@ -12,6 +12,7 @@ from ..estimators.pipeline import make_pipeline
 from ..estimators.presets import preset_validation
 from ..evaluation import evaluate_scores
 from ..evaluation.thresholds import check_threshold_rule, point_by_rule, store_threshold
+from ..network.distributed import is_first_process, process_count, process_index, shard_indices, shared_seed
 from ..utils.labels import positive_index
 from ..utils.pipelines import final_step
 from ..utils.validation import is_real
@@ -120,10 +121,28 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     ValueError
         For bad parameters (before any image is read), or a threshold rule given
         without validation patients.
+
+    Notes
+    -----
+    In processes joined by :func:`skpneumo.network.distributed.join`, every process
+    calls this with the same files: all draw the same validation split, each trains
+    on its own share of the training films (the same count of each class; a few,
+    fewer than the processes per class, are left out), and together they train one
+    network, data-parallel, with ``batch_size`` as the global batch. Every process
+    monitors the whole validation set during training (the copies leave the loss
+    and AUC unchanged); the first process alone then chooses the threshold and
+    writes the card, the others return ``(pipe, None)`` without ``model_card_``.
     """
     paths, labels = np.asarray(paths), np.asarray(labels)
     params = dict(params or {})
     val_size, threshold_rule = _resolve_validation(params, val_size, threshold_rule)
+    processes = process_count()
+    if processes > 1:
+        # Several processes (network/distributed.py): one data-parallel model, each process on its shard.
+        params["distribution"] = "data_parallel"
+        quiet = quiet or not is_first_process()
+        # JAX refuses replicated variables created with different values on different processes.
+        random_state = shared_seed(random_state)
     pipe = make_pipeline(**params, random_state=random_state)
     pipe.check_before_fit(paths, labels)
     if groups is None and val_size:
@@ -131,16 +150,22 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     groups = None if groups is None else np.asarray(groups)
     train_idx, val_idx = np.arange(len(paths)), None
     if val_size:
-        split_seed = random_state if split_random_state is None else split_random_state
+        # One split for all processes.
+        split_seed = shared_seed(random_state if split_random_state is None else split_random_state)
         train_idx, val_idx = patient_validation_split(groups, labels, val_size, split_seed)
-    seconds = _train(pipe, paths, labels, train_idx, val_idx, quiet)
+    fit_idx = train_idx
+    if processes > 1:
+        fit_idx = train_idx[shard_indices(labels[train_idx], process_index(), processes)]
+    seconds = _train(pipe, paths, labels, fit_idx, val_idx, quiet)
+    if not is_first_process():
+        return pipe, None  # process 0 chooses the threshold and writes the card
     validation, threshold, validation_card = None, None, None
     if val_idx is not None:
         validation, threshold, validation_card = _validate(pipe, paths[val_idx], labels[val_idx], groups[val_idx],
                                                            threshold_rule)
     pipe.model_card_ = new_card(
-        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
-                "split_random_state": split_random_state},
+        recipe={**params, **({"processes": processes} if processes > 1 else {}), "random_state": random_state,
+                "val_size": val_size, "threshold_rule": threshold_rule, "split_random_state": split_random_state},
         training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
         validation=validation_card, threshold=threshold, trained_seconds=seconds,
     )
