@@ -33,10 +33,13 @@ class PredictionService:
         Grad-CAM: it is refused).
     name : str
         The model's name in every answer (a shipped name, or the file or folder name).
-    max_batch_size : int, default=32
-        Films after which the worker stops gathering requests into a batch.
-    max_wait : float, default=0.01
-        Seconds the worker waits for more requests after the first.
+    max_batch_size : int or None, default=None
+        Films after which the worker stops gathering requests into a batch; None: the
+        classifier's ``batch_size`` (the batches Keras predicts in).
+    max_wait : float, default=0.05
+        Seconds the worker waits for more requests after the first. Each call of the
+        model costs a fixed ~0.1 s on a CPU besides its films, so gathering
+        concurrent requests for a while pays (see docs/serving.md).
 
     Raises
     ------
@@ -44,7 +47,7 @@ class PredictionService:
         If ``model`` is not a skpneumo pipeline.
     """
 
-    def __init__(self, model, name, *, max_batch_size=32, max_wait=0.01):
+    def __init__(self, model, name, *, max_batch_size=None, max_wait=0.05):
         self.clf = skpneumo_classifier(model)
         if self.clf is None:
             raise TypeError(f"skpneumo serve needs a skpneumo pipeline, got a {type(model).__name__} "
@@ -52,6 +55,8 @@ class PredictionService:
         self.model = model
         self.name = name
         self.column = positive_index(self.clf.classes_)
+        max_batch_size = self.clf.batch_size if max_batch_size is None else max_batch_size
+        self._warm_up(max_batch_size)
         self.batcher = MicroBatcher(self._predict_batch, max_batch_size, max_wait)
 
     @classmethod
@@ -69,6 +74,13 @@ class PredictionService:
     def version(self):
         """When the model was trained (from its model card), else None."""
         return (getattr(self.model, "model_card_", None) or {}).get("trained")
+
+    def _warm_up(self, max_batch_size):
+        # Keras traces its prediction function for the first batch sizes it sees (a second or more
+        # each on a CPU): done on blank films before the service is ready, not in the first requests.
+        blank = np.zeros((max_batch_size, *self.clf.X_shape_[1:3]), np.uint8)
+        for size in sorted({1, max(1, max_batch_size // 2), max_batch_size}):
+            self.model.predict_proba(blank[:size])
 
     def _predict_batch(self, items):
         """``(probability, error)`` per item: unreadable files isolated, as ``skpneumo predict`` does."""

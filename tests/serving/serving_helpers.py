@@ -12,14 +12,25 @@ from conftest import TINY, write_dicom  # noqa: E402
 
 @pytest.fixture(scope="session")
 def served_model(image_set, tmp_path_factory):
-    """The path of a model folder: a small CNN at 32 px, one epoch on the 24 films of ``image_set``."""
-    from skpneumo import make_pipeline, save_model
+    """The path of a model folder: an untrained small CNN at 32 px, threshold 0.4, saved once.
 
-    paths, labels, _ = image_set
-    pipe = make_pipeline(backbone="smallcnn", weights=None, size=TINY, smote=None, augment=False, dense_units=(),
-                         epochs=0, fine_tune_layers="all", fine_tune_epochs=1, batch_size=8, random_state=0,
-                         threshold=0.4)
-    pipe.fit(paths, labels)
+    Untrained, the network gives every film about 0.5; its output unit is rescaled so that
+    the films of ``image_set`` spread around the threshold (some labels of each class).
+    """
+    from scipy.special import logit
+
+    from skpneumo import PneumoniaClassifier, PneumoniaPipeline, make_pipeline, save_model
+    from skpneumo.network import build_model
+
+    template = make_pipeline(size=TINY, smote=None, threshold=0.4, batch_size=8)
+    network = build_model((TINY, TINY, 3), backbone="smallcnn", weights=None, dense_units=(), dropout=0.0,
+                          augmentation=None)
+    clf = PneumoniaClassifier.from_network(network, ["NORMAL", "PNEUMONIA"], **template.named_steps["clf"].get_params())
+    pipe = PneumoniaPipeline([*template.steps[:-1], ("clf", clf)])
+    kernel, bias = network.layers[-1].get_weights()
+    before_bias = logit(pipe.predict_proba(image_set[0])[:, 1].astype(np.float64)) - bias[0]
+    scale = 1 / before_bias.std()
+    network.layers[-1].set_weights([kernel * scale, bias * 0 + logit(0.4) - scale * before_bias.mean()])
     folder = tmp_path_factory.mktemp("served") / "tiny-model"
     save_model(pipe, folder)
     return folder

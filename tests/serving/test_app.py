@@ -109,6 +109,22 @@ def test_oversized_uploads_are_refused_with_413(client, films):
     assert client.post("/v1/predict", files=upload([(name, film)])).status_code == 200
 
 
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from skpneumo.serving.app import UploadTooLarge, read_uploads
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=b"), (b"content-length", b"2097152")]
+    request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
+    with pytest.raises(UploadTooLarge):
+        asyncio.run(read_uploads(request, 1024 * 1024, 4))
+
+
 def test_wrong_method_unknown_route_and_wrong_content_type(client):
     assert client.get("/v1/predict").status_code == 405
     assert client.get("/v1/predict").json()["error"]
