@@ -372,6 +372,12 @@ def predict_probability(model, X, batch_size, *, n_devices=1, verbose=0, callbac
     p : ndarray of shape (n,)
         float64 probabilities.
     """
-    p = model.predict(pad_for_devices(X, batch_size, n_devices), batch_size=batch_size, verbose=verbose,
-                      callbacks=callbacks, **predict_kwargs)
+    if n_devices == 1 and not verbose and not callbacks and not predict_kwargs:
+        # keras.Model.predict builds a data pipeline on every call (about 0.1 s on 2 cores, measured for
+        # skpneumo serve): batch by batch, predict_on_batch gives the same outputs without that cost.
+        batches = [np.asarray(model.predict_on_batch(X[i:i + batch_size])) for i in range(0, len(X), batch_size)]
+        p = np.concatenate(batches) if batches else np.empty((0, 1))
+    else:
+        p = model.predict(pad_for_devices(X, batch_size, n_devices), batch_size=batch_size, verbose=verbose,
+                          callbacks=callbacks, **predict_kwargs)
     return p[:len(X)].reshape(-1).astype(np.float64)

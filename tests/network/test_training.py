@@ -108,6 +108,22 @@ def test_predict_probability_is_the_sigmoid_output_of_every_image(n_devices):
     np.testing.assert_allclose(predict_probability(model, X[:1], 4, n_devices=n_devices), p[:1], rtol=1e-6)
 
 
+def test_predict_probability_uses_keras_predict_loop_only_for_what_needs_it(monkeypatch):
+    model = _tiny_model()
+    X = np.random.default_rng(0).random((5, 3), dtype=np.float32)
+    expected = model.predict(X, verbose=0).ravel()
+
+    def loop(*args, **kwargs):
+        raise AssertionError("keras.Model.predict called")
+
+    monkeypatch.setattr(model, "predict", loop)
+    # Batch by batch: no per-call data pipeline (the cost skpneumo serve pays per request).
+    np.testing.assert_allclose(predict_probability(model, X, 4), expected, rtol=1e-6)
+    assert predict_probability(model, X[:0], 4).shape == (0,)
+    with pytest.raises(AssertionError, match="predict called"):
+        predict_probability(model, X, 4, callbacks=[keras.callbacks.Callback()])
+
+
 def _tiny_backbone(include_top=False, weights=None, input_shape=None, name="tiny"):
     # Two conv blocks: enough layers to freeze some, a tenth of SmallCNN's compile time.
     inputs = keras.Input(shape=input_shape)
