@@ -53,7 +53,7 @@ def main():
     parser.add_argument("--max-seconds", type=float, default=300)
     parser.add_argument("--max-batch-size", type=int, default=None,
                         help="the server's (default: the model's batch_size, as the server's default)")
-    parser.add_argument("--max-wait-ms", type=float, default=50)
+    parser.add_argument("--max-wait-ms", type=float, default=10)
     args = parser.parse_args()
 
     import skpneumo

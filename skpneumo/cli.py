@@ -615,7 +615,7 @@ def build_parser():
     sv.add_argument("--max-files", type=_positive_int, default=16, help="most films per request (default: %(default)s)")
     sv.add_argument("--max-batch-size", type=_positive_int, default=None,
                     help="films predicted together from concurrent requests (default: the model's batch_size)")
-    sv.add_argument("--max-wait-ms", type=_number_in("_milliseconds", lambda v: v >= 0, "must be >= 0"), default=50.0,
+    sv.add_argument("--max-wait-ms", type=_number_in("_milliseconds", lambda v: v >= 0, "must be >= 0"), default=10.0,
                     help="how long a batch waits for more requests (default: %(default)s)")
     sv.set_defaults(func=cmd_serve)
     return parser

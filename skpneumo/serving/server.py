@@ -51,7 +51,7 @@ def check_exposure(host, token):
 
 
 def serve(model, *, host="127.0.0.1", port=8000, token_file=None, max_upload_mb=20.0, max_files=16,
-          max_batch_size=None, max_wait_ms=50.0, log_level="info"):
+          max_batch_size=None, max_wait_ms=10.0, log_level="info"):
     """Serve ``model`` over HTTP until interrupted (Ctrl-C or SIGTERM).
 
     The model loads once, before the port opens; on SIGTERM the server stops
@@ -75,7 +75,7 @@ def serve(model, *, host="127.0.0.1", port=8000, token_file=None, max_upload_mb=
     max_batch_size : int or None, default=None
         Films after which the model's worker stops gathering requests into a batch;
         None: the classifier's ``batch_size``.
-    max_wait_ms : float, default=50.0
+    max_wait_ms : float, default=10.0
         Milliseconds the worker waits for more requests after the first.
     log_level : str, default="info"
         uvicorn's log level.
