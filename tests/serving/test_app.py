@@ -182,3 +182,27 @@ def test_the_token_guards_every_route_but_health_and_page(service, films):
 
 def test_model_json_is_plain_json(client):
     json.dumps(client.get("/v1/model").json())
+
+
+def test_uploads_stay_in_memory_even_above_starlettes_spool_size(service, monkeypatch):
+    import tempfile
+
+    import cv2
+
+    rolled = []
+    real = tempfile.SpooledTemporaryFile.rollover
+
+    def rollover(self):
+        rolled.append(self)
+        return real(self)
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", rollover)
+    # Noise compresses badly: a PNG over Starlette's 1 MiB spool size, under the 4 MB limit here.
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1100), dtype=np.uint8)
+    data = cv2.imencode(".png", noise)[1].tobytes()
+    assert len(data) > 1024 * 1024
+    with TestClient(create_app(service, max_upload_mb=4)) as client:
+        answer = client.post("/v1/predict", files=upload([("noise.png", data)]))
+    row = answer.json()["results"][0]
+    assert answer.status_code == 200 and row["error"] is None and 0 <= row["probability"] <= 1
+    assert rolled == []  # never written to a temporary file on disk
