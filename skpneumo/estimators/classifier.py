@@ -456,6 +456,22 @@ class PneumoniaClassifier(KerasClassifier):
         self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
+    def check_stream_params(self):
+        """Raise ValueError naming a parameter a streamed fit cannot honour.
+
+        ``cache_features=True``, ``class_weight`` and ``validation_split``, which
+        need all images (or all labels) at once; checked before anything is read.
+        """
+        refused = [("cache_features=True", self.cache_features is True,
+                    "the backbone's features of every image would be held in memory"),
+                   ("class_weight", self.class_weight is not None,
+                    "the stream's draw balances the classes"),
+                   ("validation_split", bool(self.validation_split),
+                    "it would hold out images of the stream; pass validation_data")]
+        for name, bad, why in refused:
+            if bad:
+                raise ValueError(f"{name} cannot be used with a streamed fit: {why}.")
+
     def fit_stream(self, stream, y, *, validation_data=None):
         """Train the network on images read from their files batch by batch.
 
@@ -490,16 +506,8 @@ class PneumoniaClassifier(KerasClassifier):
             If a file fails to decode during training, naming it; the network then
             holds the weights of the best epoch so far, which the message names.
         """
+        self.check_stream_params()
         self.check_params()
-        refused = [("cache_features=True", self.cache_features is True,
-                    "the backbone's features of every image would be held in memory"),
-                   ("class_weight", self.class_weight is not None,
-                    "the stream's draw balances the classes"),
-                   ("validation_split", bool(self.validation_split),
-                    "it would hold out images of the stream; pass validation_data")]
-        for name, bad, why in refused:
-            if bad:
-                raise ValueError(f"{name} cannot be used with a streamed fit: {why}.")
         y = check_binary_labels(y, len(stream))
         if validation_data is not None:
             val_stream, y_val = validation_data

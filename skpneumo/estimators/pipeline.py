@@ -285,6 +285,8 @@ class PneumoniaPipeline(Pipeline):
         ValueError, TypeError
             Naming the first bad parameter or input.
         """
+        if self.streaming:
+            self._check_streaming(X)
         for _, step in self.steps:
             if hasattr(step, "check_params"):
                 step.check_params()
@@ -306,8 +308,6 @@ class PneumoniaPipeline(Pipeline):
             )
         check_binary_labels(y, len(X))
         self._checked_chunk_size()
-        if self.streaming:
-            self._check_streaming(X)
         load, resize = self.named_steps.get("load"), self.named_steps.get("resize")
         if isinstance(load, ImageLoader) and isinstance(resize, Resizer):
             resize_hw = resize.output_size()
@@ -341,7 +341,8 @@ class PneumoniaPipeline(Pipeline):
                                  "streamed fit takes only steps that learn nothing (skpneumo's transformers).")
         if not isinstance(final_step(self)[1], PneumoniaClassifier):
             raise ValueError("A streamed fit needs a PneumoniaClassifier as the final step.")
-        if _is_loaded(X) or not all(is_path(item) for item in X):
+        final_step(self)[1].check_stream_params()
+        if is_path(X) or _is_loaded(X) or not all(is_path(item) for item in X):
             raise ValueError("streaming=True trains from files: X must hold image paths, not arrays.")
 
     def _fit_streamed(self, X, y, params):

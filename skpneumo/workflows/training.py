@@ -112,7 +112,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         from its callbacks afterwards, so that it pickles cleanly; callbacks given
         in ``params`` stay.
     validation : (ndarray, ndarray) or None
-        The preprocessed validation images and their labels; None without validation.
+        The preprocessed validation images and their labels (with ``streaming``
+        in ``params``: their paths, never all decoded at once); None without validation.
 
     Raises
     ------
@@ -160,23 +161,26 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     seconds = time.perf_counter() - started
     threshold, validation_card = None, None
     if val_idx is not None:
-        # What the classifier sees at prediction: every step but the last, samplers skipped.
-        validation = (pipe[:-1].transform(paths[val_idx]), labels[val_idx])
+        # What the classifier sees at prediction: every step but the last, samplers skipped. Streamed:
+        # the paths, which the pipeline predicts chunk by chunk instead of holding all films decoded.
+        scored, validation = ((pipe, (paths[val_idx], labels[val_idx])) if pipe.streaming
+                              else (clf, (pipe[:-1].transform(paths[val_idx]), labels[val_idx])))
         if threshold_rule != "keep":
             target = None if threshold_rule == "youden" else threshold_rule
             # An unreachable target must not throw away a finished training run: it falls back, with a warning.
-            point = set_operating_point(clf, *validation, target_sensitivity=target, fallback=True)
+            point = set_operating_point(scored, *validation, target_sensitivity=target, fallback=True)
             if point.fallback:
                 warnings.warn(point.fallback, UserWarning, stacklevel=2)
             threshold = {"value": point.threshold, "sensitivity": point.sensitivity,
                          "specificity": point.specificity,
                          "rule": f"{point.criterion} on the validation patients"
                                  + (f" ({point.fallback})" if point.fallback else "")}
-        report = evaluate(clf, *validation, groups=groups[val_idx], random_state=0)
+        report = evaluate(scored, *validation, groups=groups[val_idx], random_state=0)
         validation_card = {**describe_films(paths[val_idx], labels[val_idx], groups[val_idx]),
                            "report": validation_metrics(report)}
     pipe.model_card_ = new_card(
-        recipe={**params, "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
+        recipe={**params, **({"stream_balance": pipe.stream_balance} if pipe.streaming else {}),
+                "random_state": random_state, "val_size": val_size, "threshold_rule": threshold_rule,
                 "split_random_state": split_random_state},
         training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
         validation=validation_card, threshold=threshold, trained_seconds=seconds,
