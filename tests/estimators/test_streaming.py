@@ -178,8 +178,8 @@ def test_cli_streaming_flag_trains_streamed_and_saves_a_model_folder(tmp_path):
 @pytest.mark.slow
 def test_a_streamed_model_round_trips_through_a_model_folder(image_set, tmp_path):
     paths, labels, groups = image_set
-    pipe, validation = fit_model(paths, labels, groups, params={**{k: v for k, v in FAST.items() if k != "random_state"}, "streaming": True},
-                                 val_size=0.3,
+    params = {**{k: v for k, v in FAST.items() if k != "random_state"}, "streaming": True}
+    pipe, validation = fit_model(paths, labels, groups, params=params, val_size=0.3,
                                  threshold_rule="youden", random_state=0)
     assert validation[0].dtype.kind == "U"  # the validation paths, never all decoded
     save_model(pipe, tmp_path / "model")
