@@ -1,5 +1,6 @@
 """The default skpneumo pipeline: file paths in, pneumonia probabilities out."""
 
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -184,10 +185,10 @@ class PneumoniaPipeline(Pipeline):
         return sliced
 
     def __setstate__(self, state):
-        # Pipelines saved before these became parameters.
-        for name, default in [("chunk_size", DEFAULT_CHUNK_SIZE), ("streaming", False),
-                              ("stream_balance", "oversample"), ("stream_workers", 2), ("stream_processes", False)]:
-            state.setdefault(name, default)
+        # Pipelines saved before chunk_size (0.1.0) or the streaming parameters existed: their defaults.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.kind is param.KEYWORD_ONLY and name not in state:
+                state[name] = param.default
         super().__setstate__(state)
 
     def _checked_chunk_size(self):
