@@ -121,7 +121,7 @@ def main(argv=None):
         for mode in ("streamed", "in memory"):
             results.append(measure(folder, mode, n, epochs))
             print(json.dumps(results[-1]), flush=True)
-    print(f"\nos.cpu_count() = {os.cpu_count()}, load average before: {os.getloadavg()}\n")
+    print(f"\nos.cpu_count() = {os.cpu_count()}, load average (1, 5, 15 min) at the end: {os.getloadavg()}\n")
     print(table(results, small, large))
 
 
