@@ -117,7 +117,8 @@ def main(argv=None):
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, each in its own process")
-    parser.add_argument("--limit", type=int, help="only the first N films of each class of each split (smoke runs)")
+    parser.add_argument("--limit", type=int,
+                        help="only the first N films of each class of each split (smoke runs; SMOTE needs about 12)")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (smoke runs)")
     parser.add_argument("--n-bootstrap", type=int, default=N_BOOTSTRAP)
     parser.add_argument("--summarise", action="store_true", help="only write the tables")
