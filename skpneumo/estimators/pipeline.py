@@ -9,6 +9,7 @@ from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from scipy import sparse
+from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -362,7 +363,12 @@ class PneumoniaPipeline(Pipeline):
         # Every header before the first epoch: a bad file fails now, not hours in.
         check_headers(items + val_items)
         # Each batch goes through the steps before the classifier as at prediction (one fused pass).
-        steps = self[:-1]
+        steps = clone(self[:-1])
+        if self.stream_processes:
+            # The worker processes are the parallelism: each decodes its batch alone (joblib warns otherwise).
+            for _, step in steps.steps:
+                if isinstance(step, ImageLoader):
+                    step.set_params(n_jobs=1)
         workers = {"workers": self.stream_workers, "use_multiprocessing": self.stream_processes}
         draw = None if self.stream_balance is None else partial(balanced_order, sampler=self.stream_balance)
         stream = FileStream(items, steps.transform, draw=draw, **workers)
