@@ -93,6 +93,8 @@ def _classifier_params(args):
         params["smote"] = None
     if args.class_weight:
         params["class_weight"] = "balanced"
+    if args.streaming:
+        params["streaming"] = True
     return params
 
 
@@ -524,6 +526,10 @@ def build_parser():
                      help="test-time augmentation at prediction (default none)")
     fit.add_argument("--no-smote", action="store_true", help="disable SMOTE oversampling")
     fit.add_argument("--class-weight", action="store_true", help="balanced class weights")
+    fit.add_argument("--streaming", action="store_true",
+                     help="read the films batch by batch while training instead of decoding them all first "
+                          "(memory does not grow with the data set); no SMOTE: the classes are balanced "
+                          "by resampling the files each epoch")
     fit.add_argument("--val-size", type=_validation_fraction,
                      help="fraction of patients held out for early stopping, the threshold and the model "
                           "card (default: the preset's, 0.2; none without a preset; 0: nobody)")

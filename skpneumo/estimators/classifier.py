@@ -472,6 +472,92 @@ class PneumoniaClassifier(KerasClassifier):
         self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
+    def check_stream_params(self):
+        """Raise ValueError naming a parameter a streamed fit cannot honour.
+
+        ``cache_features=True``, ``class_weight`` and ``validation_split``, which
+        need all images (or all labels) at once; checked before anything is read.
+        """
+        refused = [("cache_features=True", self.cache_features is True,
+                    "the backbone's features of every image would be held in memory"),
+                   ("class_weight", self.class_weight is not None,
+                    "the stream's draw balances the classes"),
+                   ("validation_split", bool(self.validation_split),
+                    "it would hold out images of the stream; pass validation_data")]
+        for name, bad, why in refused:
+            if bad:
+                raise ValueError(f"{name} cannot be used with a streamed fit: {why}.")
+
+    def fit_stream(self, stream, y, *, validation_data=None):
+        """Train the network on images read from their files batch by batch.
+
+        The images are never all in memory: background workers read each batch
+        while the model trains on the one before (see
+        :class:`~skpneumo.network.StreamedBatches`). :class:`~skpneumo.PneumoniaPipeline`
+        calls this when ``streaming=True``.
+
+        Parameters
+        ----------
+        stream : FileStream
+            The training files and how to read a batch of them as float RGB images
+            in [0, 1] (:class:`~skpneumo.network.FileStream`); its ``draw`` may
+            resample them each epoch, e.g. to balance the classes.
+        y : array-like of shape (n,)
+            Labels of the files, two classes.
+        validation_data : tuple (FileStream, y_val), default=None
+            Validation files, read the same way, and their labels: ROC AUC monitored
+            every epoch and early stopping, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : PneumoniaClassifier
+
+        Raises
+        ------
+        ValueError
+            For bad parameters, labels, or a parameter a stream cannot honour
+            (``cache_features=True``, ``class_weight``, ``validation_split``), before
+            anything is read but the first image (for the input shape).
+        ImageReadError
+            If a file fails to decode during training, naming it; the network then
+            holds the weights of the best epoch so far, which the message names.
+        """
+        self.check_stream_params()
+        self.check_params()
+        y = check_binary_labels(y, len(stream))
+        if validation_data is not None:
+            val_stream, y_val = validation_data
+            y_val = np.asarray(y_val)
+            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
+            if unknown or len(val_stream) != len(y_val):
+                raise ValueError(
+                    "validation_data: labels must be among the training classes and match "
+                    f"the files in number (unknown labels: {sorted(unknown)})."
+                )
+        first = stream.load(stream.items[:1])
+        check_input_images(first, "the first streamed image")
+        seed = self._seed()
+        with seeded(seed), distribution_scope(self.distribution) as n_devices:
+            self.n_devices_ = n_devices
+            # scikeras' own set-up of a fit (encoders, input shape and dtype, the network),
+            # from two blank images of the stream's shape: its public fit takes all images.
+            self.classes_ = None  # as KerasClassifier.fit starts
+            self._initialize(np.zeros((2, *first.shape[1:]), first.dtype), np.unique(y))
+            validation = None
+            if validation_data is not None:
+                validation = (val_stream, self.target_encoder_.transform(y_val))
+            self.history_, self.phases_ = train_phases(
+                self.model_, stream, self.target_encoder_.transform(y),
+                phases=self.planned_phases(),
+                pretrained=self.weights is not None,
+                validation=validation,
+                n_devices=self.n_devices_,
+                seed=seed,
+                **self._params(TRAINING_PARAMS),
+            )
+        self.pos_label_ = self.classes_[positive_index(self.classes_)]
+        return self
+
     @classmethod
     def from_network(cls, network, classes, **params):
         """A fitted classifier around a trained network, without training.

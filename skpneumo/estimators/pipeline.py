@@ -1,13 +1,22 @@
 """The default skpneumo pipeline: file paths in, pneumonia probabilities out."""
 
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
 import numpy as np
+from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
+from imblearn.under_sampling import RandomUnderSampler
 from scipy import sparse
+from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ..io import check_image_file
+from ..io import check_image_file, check_image_header
+from ..network.training import FileStream
 from ..preprocessing import GrayscaleToRGB, ImageLoader, ImageSMOTE, ImageTransformer, Normalizer, Resizer
+from ..preprocessing.base import StatelessTransformer
 from ..utils.images import check_not_one_path, chunks, is_path
 from ..utils.pipelines import final_step
 from ..utils.validation import check_binary_labels, is_int
@@ -17,6 +26,57 @@ from .presets import init_params, preset_params
 # Images per chunk of the pipeline's predict and predict_proba, and of the workflows' files
 # for models without a chunk_size of their own.
 DEFAULT_CHUNK_SIZE = 1024
+
+# The samplers of a streamed fit's balanced batches (``stream_balance``).
+STREAM_SAMPLERS = {"oversample": RandomOverSampler, "undersample": RandomUnderSampler}
+# Threads checking file headers before a streamed fit: the work is file opens, not CPU.
+_HEADER_THREADS = 16
+
+
+def balanced_order(y, rng, sampler="oversample"):
+    """One epoch of a streamed fit: file indices resampled to balance the classes, shuffled.
+
+    imbalanced-learn's ``imblearn.keras.BalancedBatchGenerator`` does this once, when
+    it is built, and under Keras 3 it skips ``PyDataset.__init__`` (so no background
+    workers) and drops the last partial batch; its sampler run on the file indices
+    every epoch gives the same balanced batches, drawn anew each epoch.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,) or (n, 1)
+        The files' targets.
+    rng : numpy.random.Generator
+        Seeds the sampler and the shuffle.
+    sampler : {"oversample", "undersample"}, default="oversample"
+        ``RandomOverSampler`` (every file once, the smaller class's repeated) or
+        ``RandomUnderSampler`` (the larger class's thinned).
+
+    Returns
+    -------
+    ndarray of int
+        Equal counts of each class.
+    """
+    y = np.asarray(y).ravel()
+    resampler = STREAM_SAMPLERS[sampler](random_state=int(rng.integers(2**31)))
+    resampler.fit_resample(np.arange(len(y)).reshape(-1, 1), y)
+    return rng.permutation(resampler.sample_indices_)
+
+
+def check_headers(paths):
+    """Check every file's header in parallel threads (:func:`~skpneumo.io.check_image_header`).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        The files.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the first bad file in the order of ``paths``.
+    """
+    with ThreadPoolExecutor(min(_HEADER_THREADS, max(1, len(paths)))) as pool:
+        list(pool.map(check_image_header, paths))
 
 
 def _is_loaded(X):
@@ -88,11 +148,35 @@ class PneumoniaPipeline(Pipeline):
         As for :class:`imblearn.pipeline.Pipeline`.
     chunk_size : int, default=1024
         Images per chunk in ``predict`` and ``predict_proba``.
+    streaming : bool, default=False
+        ``fit`` reads the training and validation files batch by batch in
+        background workers while the network trains, instead of decoding them
+        all first: memory no longer grows with the number of files. Each batch
+        goes through the same steps as at prediction (the same pixels as an
+        in-memory fit). No step may resample (SMOTE needs every decoded image at
+        once): the classes are balanced by resampling the files every epoch
+        (``stream_balance``). Before the first epoch every file's header is
+        checked, in parallel. Prediction is unchanged.
+    stream_balance : {"oversample", "undersample"} or None, default="oversample"
+        How a streamed fit balances the classes (:func:`balanced_order`):
+        imbalanced-learn's ``RandomOverSampler`` or ``RandomUnderSampler`` over the
+        files, drawn anew each epoch; None shuffles the files as they are.
+    stream_workers : int, default=2
+        Batches read ahead in parallel during a streamed fit (the ``workers`` of
+        ``keras.utils.PyDataset``).
+    stream_processes : bool, default=False
+        The workers are processes instead of threads (OpenCV decodes without
+        holding the GIL, so threads usually keep up).
     """
 
-    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=DEFAULT_CHUNK_SIZE):
+    def __init__(self, steps, *, transform_input=None, memory=None, verbose=False, chunk_size=DEFAULT_CHUNK_SIZE,
+                 streaming=False, stream_balance="oversample", stream_workers=2, stream_processes=False):
         super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
         self.chunk_size = chunk_size
+        self.streaming = streaming
+        self.stream_balance = stream_balance
+        self.stream_workers = stream_workers
+        self.stream_processes = stream_processes
 
     def __getitem__(self, ind):
         # scikit-learn's slicing rebuilds the pipeline from steps, memory and verbose only.
@@ -102,8 +186,10 @@ class PneumoniaPipeline(Pipeline):
         return sliced
 
     def __setstate__(self, state):
-        # Pipelines saved by skpneumo 0.1.0 before chunk_size became a parameter.
-        state.setdefault("chunk_size", DEFAULT_CHUNK_SIZE)
+        # Pipelines saved before chunk_size (0.1.0) or the streaming parameters existed: their defaults.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.kind is param.KEYWORD_ONLY and name not in state:
+                state[name] = param.default
         super().__setstate__(state)
 
     def _checked_chunk_size(self):
@@ -201,6 +287,8 @@ class PneumoniaPipeline(Pipeline):
         ValueError, TypeError
             Naming the first bad parameter or input.
         """
+        if self.streaming:
+            self._check_streaming(X)
         for _, step in self.steps:
             if hasattr(step, "check_params"):
                 step.check_params()
@@ -233,6 +321,62 @@ class PneumoniaPipeline(Pipeline):
                     "to the resize size (or None to decode in full)."
                 )
 
+    def _check_streaming(self, X):
+        """Raise unless a streamed fit can run: its parameters, its steps, and files in ``X``."""
+        checks = [("streaming", isinstance(self.streaming, bool), "True or False"),
+                  ("stream_balance", self.stream_balance is None or self.stream_balance in STREAM_SAMPLERS,
+                   f"None or one of {sorted(STREAM_SAMPLERS)}"),
+                  ("stream_workers", is_int(self.stream_workers, 1), "an integer >= 1"),
+                  ("stream_processes", isinstance(self.stream_processes, bool), "True or False")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {expected}, got {getattr(self, name)!r}.")
+        for name, step in self.steps[:-1]:
+            if _skipped(step, fitting=False) and step is not None and step != "passthrough":
+                raise ValueError(
+                    f"Step {name!r} ({type(step).__name__}) resamples decoded images, which a streamed "
+                    f"fit never holds all at once; remove it ({name}=None): streaming balances the classes "
+                    "by resampling the files instead (stream_balance)."
+                )
+            if not _skipped(step, fitting=False) and not isinstance(step, StatelessTransformer):
+                raise ValueError(f"Step {name!r} ({type(step).__name__}) learns from the images in fit; a "
+                                 "streamed fit takes only steps that learn nothing (skpneumo's transformers).")
+        if not isinstance(final_step(self)[1], PneumoniaClassifier):
+            raise ValueError("A streamed fit needs a PneumoniaClassifier as the final step.")
+        final_step(self)[1].check_stream_params()
+        if is_path(X) or _is_loaded(X) or not all(is_path(item) for item in X):
+            raise ValueError("streaming=True trains from files: X must hold image paths, not arrays.")
+
+    def _fit_streamed(self, X, y, params):
+        """``fit`` with ``streaming=True``: the classifier reads the files batch by batch."""
+        name, clf = final_step(self)
+        validation = params.pop(f"{name}__validation_data", None)
+        if params:
+            raise ValueError(f"A streamed fit takes no fit parameters but {name}__validation_data; "
+                             f"got {', '.join(sorted(params))}.")
+        items = list(X)
+        val_items = []
+        if validation is not None:
+            val_items = list(validation[0])
+            if _is_loaded(validation[0]) or not all(is_path(item) for item in val_items):
+                raise ValueError(f"{name}__validation_data: a streamed fit validates on image paths, not arrays.")
+        # Every header before the first epoch: a bad file fails now, not hours in.
+        check_headers(items + val_items)
+        # Each batch goes through the steps before the classifier as at prediction (one fused pass).
+        steps = clone(self[:-1])
+        if self.stream_processes:
+            # The worker processes are the parallelism: each decodes its batch alone (joblib warns otherwise).
+            for _, step in steps.steps:
+                if isinstance(step, ImageLoader):
+                    step.set_params(n_jobs=1)
+        workers = {"workers": self.stream_workers, "use_multiprocessing": self.stream_processes}
+        draw = None if self.stream_balance is None else partial(balanced_order, sampler=self.stream_balance)
+        stream = FileStream(items, steps.transform, draw=draw, **workers)
+        if validation is not None:
+            validation = (FileStream(val_items, steps.transform, **workers), validation[1])
+        clf.fit_stream(stream, y, validation_data=validation)
+        return self
+
     def fit(self, X, y=None, **params):
         """Check the parameters and labels, then fit every step.
 
@@ -257,6 +401,8 @@ class PneumoniaPipeline(Pipeline):
             for item in validation[0]:
                 if is_path(item):
                     check_image_file(item)
+        if self.streaming:
+            return self._fit_streamed(X, y, dict(params))
         return super().fit(X, y, **params)
 
     def _in_chunks(self, method, X, params):
@@ -331,7 +477,12 @@ class PneumoniaPipeline(Pipeline):
         return self._in_chunks("predict", X, params)
 
 
-def make_pipeline(preset=None, *, init=None, **params):
+# What a streamed pipeline changes in a preset: no SMOTE (it needs every decoded image),
+# no cached backbone features (the same), no class weights (the batches are balanced).
+STREAMED = {"smote": None, "cache_features": False, "class_weight": None}
+
+
+def make_pipeline(preset=None, *, init=None, streaming=False, stream_balance="oversample", **params):
     """Build the default pipeline: load, resize, RGB, SMOTE, normalize, classifier.
 
     Steps are named ``load``, ``resize``, ``clahe`` (off unless given a
@@ -356,6 +507,13 @@ def make_pipeline(preset=None, *, init=None, **params):
         adapts (a new head on the frozen backbone, then its top layers; see
         :func:`~skpneumo.estimators.presets.init_params`). ``params`` override.
         Not with ``preset``.
+    streaming : bool, default=False
+        Train from the files batch by batch (:class:`PneumoniaPipeline`'s
+        ``streaming``): without SMOTE, and without the cached features and class
+        weights a preset may set (:data:`STREAMED`), unless ``params`` set them;
+        the classes are balanced by resampling the files (``stream_balance``).
+    stream_balance : {"oversample", "undersample"} or None, default="oversample"
+        How a streamed fit balances the classes (:func:`balanced_order`).
     **params : dict
         Parameters of the steps: ``step__param=value`` (as in ``set_params``), a
         step name to replace or disable a step (``smote=None``), or a bare parameter
@@ -376,14 +534,18 @@ def make_pipeline(preset=None, *, init=None, **params):
     >>> make_pipeline(preset="cpu", weights=None).named_steps["clf"].backbone
     'smallcnn'
     """
+    base = {}
     if init is not None:
         if preset is not None:
             raise ValueError("make_pipeline takes a preset or init (a trained model to start from), not both.")
-        params = {**init_params(init), **params}
+        base = init_params(init)
     elif preset is not None:
         weights = params.get("clf__weights", params.get("weights", "imagenet"))
-        # Explicit parameters come later, so they win, whatever form they use.
-        params = {**preset_params(preset, weights), **params}
+        base = preset_params(preset, weights)
+    if streaming:
+        base = {**base, **STREAMED}
+    # Explicit parameters come later, so they win, whatever form they use.
+    params = {**base, **params}
     pipe = PneumoniaPipeline([
         ("load", ImageLoader(n_jobs=-1, reduce_to="auto")),
         ("resize", Resizer()),
@@ -392,7 +554,7 @@ def make_pipeline(preset=None, *, init=None, **params):
         ("smote", ImageSMOTE()),
         ("normalize", Normalizer()),
         ("clf", PneumoniaClassifier()),
-    ])
+    ], streaming=streaming, stream_balance=stream_balance)
     step_names = [name for name, _ in pipe.steps]
     # Replace or disable steps first, so bare names route to the steps that remain.
     pipe.set_params(**{

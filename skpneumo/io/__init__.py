@@ -2,7 +2,15 @@
 
 from .dicom import check_dicom_file, read_dicom
 from .encoded import EncodedImage
-from .images import DICOM_EXTENSIONS, IMAGE_EXTENSIONS, check_image_file, is_dicom_path, is_image_name, read_image
+from .images import (
+    DICOM_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    check_image_file,
+    check_image_header,
+    is_dicom_path,
+    is_image_name,
+    read_image,
+)
 
 __all__ = [
     "DICOM_EXTENSIONS",
@@ -10,6 +18,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "check_dicom_file",
     "check_image_file",
+    "check_image_header",
     "is_dicom_path",
     "is_image_name",
     "read_dicom",

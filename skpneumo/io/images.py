@@ -88,6 +88,40 @@ def check_image_file(path):
         check_dicom_file(path)
 
 
+def check_image_header(path):
+    """Raise :class:`ImageReadError` unless ``path`` looks decodable, without decoding it.
+
+    :func:`check_image_file`, then the file's signature: one OpenCV has a decoder
+    for, or a DICOM preamble. Reads a few bytes of the file, so every file of a
+    large set can be checked before a long run starts; a file damaged after its
+    header still fails only when it is decoded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file.
+
+    Raises
+    ------
+    ImageReadError
+        As :func:`check_image_file`, or if the file is no image OpenCV or pydicom reads.
+    """
+    path = os.fspath(path)
+    check_image_file(path)
+    if is_dicom_path(path):
+        return
+    try:
+        with open(path, "rb") as file:
+            head = file.read(132)
+    except OSError as exc:
+        raise ImageReadError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
+    if not (head[128:132] == b"DICM" or cv2.haveImageReader(path)):
+        raise ImageReadError(
+            f"Cannot decode '{path}': the file is corrupt or not a supported image "
+            f"format ({', '.join(IMAGE_EXTENSIONS)})."
+        )
+
+
 def _jpeg_frame(data):
     """``(height, width, components)`` from a JPEG's frame header, or None."""
     buf = memoryview(data)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "check_input_images": ".model",
     "set_trainable_layers": ".model",
     "ArrayBatches": ".training",
+    "FileStream": ".training",
+    "StreamedBatches": ".training",
     "head_on_features": ".training",
     "pad_for_devices": ".training",
     "predict_probability": ".training",

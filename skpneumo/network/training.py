@@ -3,8 +3,9 @@
 :func:`train_phases` runs the two-phase transfer learning (the head on a frozen
 backbone, or the whole network from scratch, then fine-tuning), optionally on
 cached backbone features (:func:`head_on_features`) and with early stopping on
-validation ROC AUC. Batches come straight from the arrays (:class:`ArrayBatches`);
-:func:`seeded` makes a run repeatable; :func:`split_evenly` and
+validation ROC AUC. Batches come straight from the arrays (:class:`ArrayBatches`)
+or, for a :class:`FileStream`, are read from the files batch by batch in background
+workers (:class:`StreamedBatches`); :func:`seeded` makes a run repeatable; :func:`split_evenly` and
 :func:`pad_for_devices` keep data-parallel devices evenly loaded.
 """
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 import keras
 import numpy as np
 
+from ..exceptions import ImageReadError
 from .distributed import check_same_length, process_batch_size, sync_from_first
 from .hardware import precision_scope
 from .model import set_trainable_layers
@@ -59,22 +61,162 @@ class ArrayBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         batch = tuple(array[rows] for array in self.arrays)
-        if not self.mixup:
-            return batch
-        X, y, *weight = batch
-        partner = self.rng.permutation(len(rows))
-        lam = self.rng.beta(self.mixup, self.mixup, size=len(rows)).astype(np.float32)
-        # The larger share stays with the image itself, so that no pair appears twice.
-        lam = np.maximum(lam, 1.0 - lam)
-
-        def blend(a):
-            share = lam.reshape((-1,) + (1,) * (a.ndim - 1))
-            return (share * a + (1.0 - share) * a[partner]).astype(np.float32)
-
-        return (blend(X), blend(y), *weight)
+        return mix_batch(batch, self.rng, self.mixup) if self.mixup else batch
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.order))
+
+
+def mix_batch(batch, rng, alpha):
+    """Mixup of one batch: each image and its target blended with another of the batch.
+
+    Parameters
+    ----------
+    batch : tuple (X, y) or (X, y, sample_weight)
+        One batch.
+    rng : numpy.random.Generator
+        Draws the partners and the weights, from ``Beta(alpha, alpha)``.
+    alpha : float
+        Mixup's ``alpha`` (Zhang et al., 2018).
+
+    Returns
+    -------
+    tuple
+        The blended images and targets, and the sample weights unchanged.
+    """
+    X, y, *weight = batch
+    partner = rng.permutation(len(X))
+    lam = rng.beta(alpha, alpha, size=len(X)).astype(np.float32)
+    # The larger share stays with the image itself, so that no pair appears twice.
+    lam = np.maximum(lam, 1.0 - lam)
+
+    def blend(a):
+        share = lam.reshape((-1,) + (1,) * (a.ndim - 1))
+        return (share * a + (1.0 - share) * a[partner]).astype(np.float32)
+
+    return (blend(X), blend(y), *weight)
+
+
+class FileStream:
+    """Images read from their files batch by batch instead of held in memory.
+
+    What :func:`train_phases` takes in place of an array of images. A process
+    can be handed any subset of the files (its shard): a list of items in,
+    batches out.
+
+    Parameters
+    ----------
+    items : sequence
+        The files (paths), one per image.
+    load : callable
+        ``load(list of items)`` returns their images as one float32 array
+        ``(n, H, W, 3)``, or raises :class:`~skpneumo.exceptions.ImageReadError`
+        naming the file. Picklable when ``use_multiprocessing``.
+    draw : callable or None, default=None
+        ``draw(y, rng)`` returns the item indices of one training epoch, in
+        order (e.g. resampled to balance the classes); None shuffles all items.
+    workers : int, default=1
+        Batches prepared in parallel, ahead of training (``keras.utils.PyDataset``).
+    use_multiprocessing : bool, default=False
+        Workers are processes instead of threads.
+    """
+
+    def __init__(self, items, load, *, draw=None, workers=1, use_multiprocessing=False):
+        self.items = list(items)
+        self.load = load
+        self.draw = draw
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+
+    def __len__(self):
+        return len(self.items)
+
+
+class StreamedBatches(keras.utils.PyDataset):
+    """Batches of a :class:`FileStream`, decoded by background workers while the model trains.
+
+    Parameters
+    ----------
+    stream : FileStream
+        The files and how to read them.
+    y : ndarray of shape (n,) or (n, 1)
+        Targets of the files.
+    batch_size : int
+        Images per batch; the last batch of an epoch holds the rest.
+    rng : numpy.random.Generator or None, default=None
+        Draws each epoch's order (``stream.draw``, or a shuffle) and the mixup
+        pairs; None keeps the files in their order (validation).
+    mixup : float, default=0.0
+        Mixup's ``alpha`` (:func:`mix_batch`); 0 for none.
+    n_devices : int, default=1
+        Devices each batch is split between (:func:`split_evenly`).
+    """
+
+    def __init__(self, stream, y, batch_size, rng=None, mixup=0.0, n_devices=1):
+        super().__init__(workers=stream.workers, use_multiprocessing=stream.use_multiprocessing)
+        self.stream = stream
+        self.y = np.asarray(y)
+        self.batch_size = batch_size
+        self.rng = rng
+        self.mixup = mixup
+        self.n_devices = n_devices
+        self.failure = None
+        self.order, self.epoch_seed = self._draw()
+
+    def _draw(self):
+        if self.rng is None:
+            order, seed = np.arange(len(self.y)), 0
+        else:
+            order = (self.rng.permutation(len(self.y)) if self.stream.draw is None
+                     else np.asarray(self.stream.draw(self.y, self.rng)))
+            seed = int(self.rng.integers(2**31))
+        order = split_evenly(order, order, batch_size=self.batch_size, n_devices=self.n_devices, seed=seed)[0]
+        return order, seed
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        try:
+            batch = (self.stream.load([self.stream.items[i] for i in rows]), self.y[rows])
+        except ImageReadError as exc:
+            # TensorFlow's input pipeline re-raises a worker's error as one of its own:
+            # the original is kept here (when workers are threads) for train_phases.
+            self.failure = exc
+            raise
+        if not self.mixup:
+            return batch
+        # A generator per batch: workers prepare batches in any order, the draws stay repeatable.
+        return mix_batch(batch, np.random.default_rng((self.epoch_seed, index)), self.mixup)
+
+    def on_epoch_end(self):
+        if self.rng is not None:
+            self.order, self.epoch_seed = self._draw()
+
+
+class BestSoFar(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch so far, to restore when a streamed fit fails.
+
+    The best epoch has the highest validation AUC; without validation, it is the last.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.weights, self.epoch, self.score = None, None, -np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_auc", np.inf)
+        if score >= self.score:
+            self.weights, self.epoch, self.score = self.model.get_weights(), epoch + 1, score
+
+    def restore(self, model):
+        """Set the kept weights on ``model``; return a sentence saying which epoch it holds."""
+        if self.weights is None:
+            return "no epoch finished, so the model holds its initial weights"
+        model.set_weights(self.weights)
+        best = "" if np.isinf(self.score) else f" (validation AUC {self.score:.4f}, the best so far)"
+        return f"the model is kept at epoch {self.epoch}{best}"
 
 
 @contextlib.contextmanager
@@ -236,12 +378,15 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
     ----------
     model : keras.Model
         From :func:`~skpneumo.network.build_model`, trained in place.
-    X : ndarray of shape (n, H, W, 3)
-        Training images.
+    X : ndarray of shape (n, H, W, 3) or FileStream
+        Training images, or their files read batch by batch (:class:`StreamedBatches`).
+        A file that fails to decode mid-training stops the fit with an
+        :class:`~skpneumo.exceptions.ImageReadError` naming it, after the model
+        is given back the weights of its best epoch so far (:class:`BestSoFar`).
     y : ndarray of shape (n,) or (n, 1)
         0/1 targets.
     sample_weight : ndarray of shape (n,) or None, default=None
-        Per-image loss weights.
+        Per-image loss weights; not for a stream.
     phases : list of dict
         The phases to run, in order: ``phase`` (1 or 2), ``epochs`` and
         ``learning_rate``.
@@ -254,10 +399,12 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         (:mod:`~skpneumo.network.distributed`), the global batch, of which each
         process feeds an equal share.
     validation : tuple (X_val, y_val) or None, default=None
-        Validation images and targets, monitored every epoch.
+        Validation images (a :class:`FileStream` when ``X`` is one) and targets,
+        monitored every epoch.
     cache_features : bool, default=False
         Train phase 1 on the frozen backbone's features, computed once
-        (:func:`head_on_features`); for pre-trained weights without augmentation.
+        (:func:`head_on_features`); for pre-trained weights without augmentation,
+        and not for a stream.
     early_stopping_patience : int or None, default=None
         Epochs without improvement of the validation AUC before a phase stops.
     label_smoothing : float, default=0.0
@@ -290,14 +437,25 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
     """
     # Across processes, each feeds its share of every global batch, and all start from process 0's weights.
     batch_size = process_batch_size(batch_size)
-    X, y, sample_weight = split_evenly(X, y, sample_weight, batch_size=batch_size, n_devices=n_devices,
-                                       seed=seed)
-    check_same_length(len(X))
-    if validation is not None:
-        validation = split_evenly(*validation, batch_size=batch_size, n_devices=n_devices, seed=seed)[:2]
-        check_same_length(len(validation[0]), "validation samples")
-    sync_from_first(model)
+    streamed = isinstance(X, FileStream)
+    if streamed and (cache_features or sample_weight is not None):
+        raise ValueError("A streamed fit takes no sample weights and cannot cache features: "
+                         "both need every image in memory.")
     rng = np.random.default_rng(seed)
+    if streamed:
+        streamed_batches = StreamedBatches(X, y, batch_size, rng, mixup=mixup, n_devices=n_devices)
+        if validation is not None:
+            validation = StreamedBatches(*validation, batch_size, n_devices=n_devices)
+        kept = BestSoFar()
+        check_same_length(len(streamed_batches), "training batches")
+    else:
+        X, y, sample_weight = split_evenly(X, y, sample_weight, batch_size=batch_size, n_devices=n_devices,
+                                           seed=seed)
+        check_same_length(len(X))
+        if validation is not None:
+            validation = split_evenly(*validation, batch_size=batch_size, n_devices=n_devices, seed=seed)[:2]
+            check_same_length(len(validation[0]), "validation samples")
+    sync_from_first(model)
     history = defaultdict(list)
     records = []
     done = 0
@@ -308,7 +466,8 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         fitted, X_fit, val_fit = model, X, validation
         if phase == 1 and cache_features:
             fitted, X_fit, val_fit = head_on_features(model, X, validation, batch_size=batch_size)
-        batches = ArrayBatches(X_fit, y, sample_weight, batch_size, rng, mixup=mixup)
+        batches = (streamed_batches if streamed
+                   else ArrayBatches(X_fit, y, sample_weight, batch_size, rng, mixup=mixup))
         schedule = lr
         if lr_schedule == "cosine":
             schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=n_epochs * len(batches))
@@ -322,11 +481,24 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
             phase_callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_auc", mode="max", patience=early_stopping_patience, restore_best_weights=True,
             ))
-        hist = fitted.fit(
-            batches,
-            epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
-            verbose=verbose, callbacks=phase_callbacks,
-        )
+        if streamed:
+            phase_callbacks.append(kept)
+        try:
+            hist = fitted.fit(
+                batches,
+                epochs=done + n_epochs, initial_epoch=done, validation_data=val_fit,
+                verbose=verbose, callbacks=phase_callbacks,
+            )
+        except Exception as exc:
+            if not streamed:
+                raise
+            # Whatever stops a stream (a file that passed the header check but fails to
+            # decode, most likely), what was trained is kept.
+            where = kept.restore(model)
+            failed = [b.failure for b in (batches, val_fit) if getattr(b, "failure", None) is not None]
+            if isinstance(exc, ImageReadError) or failed:
+                raise ImageReadError(f"{failed[0] if failed else exc} Training stopped; {where}.") from exc
+            raise RuntimeError(f"Streamed training failed; {where}. {type(exc).__name__}: {exc}") from exc
         n_run = len(hist.history.get("loss", []))
         for key, values in hist.history.items():
             history[key].extend(float(v) for v in values)

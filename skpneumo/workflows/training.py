@@ -114,7 +114,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         from its callbacks afterwards, so that it pickles cleanly; callbacks given
         in ``params`` stay.
     validation : (ndarray, ndarray) or None
-        The preprocessed validation images and their labels; None without validation.
+        The preprocessed validation images and their labels (with ``streaming``
+        in ``params``: their paths, never all decoded at once); None without validation.
 
     Raises
     ------
@@ -164,7 +165,8 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
         validation, threshold, validation_card = _validate(pipe, paths[val_idx], labels[val_idx], groups[val_idx],
                                                            threshold_rule)
     pipe.model_card_ = new_card(
-        recipe={**params, **({"processes": processes} if processes > 1 else {}), "random_state": random_state,
+        recipe={**params, **({"processes": processes} if processes > 1 else {}),
+                **({"stream_balance": pipe.stream_balance} if pipe.streaming else {}), "random_state": random_state,
                 "val_size": val_size, "threshold_rule": threshold_rule, "split_random_state": split_random_state},
         training=describe_films(paths[train_idx], labels[train_idx], None if groups is None else groups[train_idx]),
         validation=validation_card, threshold=threshold, trained_seconds=seconds,
@@ -211,9 +213,14 @@ def _validate(pipe, paths, labels, groups, threshold_rule):
     # The validation patients, predicted once after training: the threshold chosen on their
     # scores and stored, and the card's report computed from the same scores.
     clf = final_step(pipe)[1]
-    # What the classifier sees at prediction: every step but the last, samplers skipped.
-    X = pipe[:-1].transform(paths)
-    scores = clf.predict_proba(X)[:, positive_index(clf.classes_)]
+    if pipe.streaming:
+        # The paths, which the pipeline predicts chunk by chunk instead of holding every film decoded.
+        X = paths
+        scores = pipe.predict_proba(paths)[:, positive_index(clf.classes_)]
+    else:
+        # What the classifier sees at prediction: every step but the last, samplers skipped.
+        X = pipe[:-1].transform(paths)
+        scores = clf.predict_proba(X)[:, positive_index(clf.classes_)]
     threshold = None
     if threshold_rule != "keep":
         # An unreachable target must not throw away a finished training run: it falls back, with a warning.

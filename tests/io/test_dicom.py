@@ -305,3 +305,21 @@ def test_load_chest_xray_and_predict_folders_find_dicom(tmp_path):
     assert sorted(cli._expand_paths([str(tmp_path)])) == sorted(data.paths)  # skpneumo predict DIR
     images = Normalizer().transform(ImageLoader().transform(data.paths))
     assert images.dtype == np.float32 and images.min() == 0 and images.max() == 1
+
+
+def test_the_header_check_reads_signatures_not_names(tmp_path):
+    from skpneumo.io import check_image_header
+
+    dicom = write_dicom(tmp_path / "x.dcm", np.zeros((8, 8), np.uint16))
+    unnamed = tmp_path / "scan"  # archives store DICOM files without an extension
+    unnamed.write_bytes(dicom.read_bytes())
+    png = tmp_path / "x.png"
+    cv2.imwrite(str(png), np.zeros((8, 8), np.uint8))
+    for good in (dicom, unnamed, png, tmp_path / "png-named.jpeg"):
+        if not good.exists():
+            good.write_bytes(png.read_bytes())
+        check_image_header(good)
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"<html>not a film</html>")
+    with pytest.raises(ImageReadError, match="Cannot decode '.*fake.png'"):
+        check_image_header(fake)
