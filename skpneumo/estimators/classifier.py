@@ -26,6 +26,18 @@ from ..utils.validation import check_binary_labels, is_int, is_real
 from .tta import resolve_tta, tta_transform
 
 
+def _validation_labels(y_val, n_images, y):
+    """``y_val`` as an array, after checking it against the images and the training labels."""
+    y_val = np.asarray(y_val)
+    unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
+    if unknown or n_images != len(y_val):
+        raise ValueError(
+            "validation_data: labels must be among the training classes and match "
+            f"the images in number (unknown labels: {sorted(unknown)})."
+        )
+    return y_val
+
+
 class PneumoniaClassifier(KerasClassifier):
     """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
 
@@ -441,14 +453,7 @@ class PneumoniaClassifier(KerasClassifier):
         if validation_data is not None:
             X_val, y_val = validation_data
             check_input_images(X_val, "validation_data X")
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
-            if unknown or len(X_val) != len(y_val):
-                raise ValueError(
-                    "validation_data: labels must be among the training classes and match "
-                    f"the images in number (unknown labels: {sorted(unknown)})."
-                )
-            validation_data = (X_val, y_val)
+            validation_data = (X_val, _validation_labels(y_val, len(X_val), y))
         with seeded(self._seed()), distribution_scope(self.distribution) as n_devices:
             self.n_devices_ = n_devices
             # scikeras passes validation_data on to _fit_keras_model.
@@ -511,13 +516,7 @@ class PneumoniaClassifier(KerasClassifier):
         y = check_binary_labels(y, len(stream))
         if validation_data is not None:
             val_stream, y_val = validation_data
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
-            if unknown or len(val_stream) != len(y_val):
-                raise ValueError(
-                    "validation_data: labels must be among the training classes and match "
-                    f"the files in number (unknown labels: {sorted(unknown)})."
-                )
+            y_val = _validation_labels(y_val, len(val_stream), y)
         first = stream.load(stream.items[:1])
         check_input_images(first, "the first streamed image")
         seed = self._seed()
