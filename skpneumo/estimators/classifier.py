@@ -509,7 +509,8 @@ class PneumoniaClassifier(KerasClassifier):
             anything is read but the first image (for the input shape).
         ImageReadError
             If a file fails to decode during training, naming it; the network then
-            holds the weights of the best epoch so far, which the message names.
+            holds the weights of the best epoch so far, which the message names, and
+            predicts with them (``history_`` and ``phases_`` are not set).
         """
         self.check_stream_params()
         self.check_params()
@@ -526,6 +527,8 @@ class PneumoniaClassifier(KerasClassifier):
             # from two blank images of the stream's shape: its public fit takes all images.
             self.classes_ = None  # as KerasClassifier.fit starts
             self._initialize(np.zeros((2, *first.shape[1:]), first.dtype), np.unique(y))
+            # Set before training: after a file fails mid-stream the kept network still predicts.
+            self.pos_label_ = self.classes_[positive_index(self.classes_)]
             validation = None
             if validation_data is not None:
                 validation = (val_stream, self.target_encoder_.transform(y_val))
@@ -538,7 +541,6 @@ class PneumoniaClassifier(KerasClassifier):
                 seed=seed,
                 **self._params(TRAINING_PARAMS),
             )
-        self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
     @classmethod

@@ -158,6 +158,8 @@ def test_a_file_failing_mid_stream_is_named_and_the_best_epoch_kept(image_set, t
     # Epoch 2 trained every batch before validation failed: the weights went back to epoch 1's.
     for now, then in zip(kept, epochs.weights[0]):
         np.testing.assert_array_equal(now, then)
+    p = pipe.predict_proba(files[train][:3])  # what was kept still predicts
+    assert p.shape == (3, 2) and np.allclose(p.sum(axis=1), 1.0)
 
 
 @pytest.mark.slow
