@@ -28,6 +28,18 @@ from ..utils.validation import check_binary_labels, is_int, is_real
 from .tta import resolve_tta, tta_transform
 
 
+def _validation_labels(y_val, n_images, y):
+    """``y_val`` as an array, after checking it against the images and the training labels."""
+    y_val = np.asarray(y_val)
+    unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
+    if unknown or n_images != len(y_val):
+        raise ValueError(
+            "validation_data: labels must be among the training classes and match "
+            f"the images in number (unknown labels: {sorted(unknown)})."
+        )
+    return y_val
+
+
 class PneumoniaClassifier(KerasClassifier):
     """Binary pneumonia classifier: ImageNet CNN backbone with a custom dense head.
 
@@ -451,14 +463,7 @@ class PneumoniaClassifier(KerasClassifier):
         if validation_data is not None:
             X_val, y_val = validation_data
             check_input_images(X_val, "validation_data X")
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
-            if unknown or len(X_val) != len(y_val):
-                raise ValueError(
-                    "validation_data: labels must be among the training classes and match "
-                    f"the images in number (unknown labels: {sorted(unknown)})."
-                )
-            validation_data = (X_val, y_val)
+            validation_data = (X_val, _validation_labels(y_val, len(X_val), y))
         if self.validation_split and validation_data is None:
             warnings.warn("validation_split is deprecated since skpneumo 0.4 and goes in 0.5: it holds out images, "
                           "not patients. Pass held-out patients as validation_data (clf__validation_data in a "
@@ -520,20 +525,15 @@ class PneumoniaClassifier(KerasClassifier):
             anything is read but the first image (for the input shape).
         ImageReadError
             If a file fails to decode during training, naming it; the network then
-            holds the weights of the best epoch so far, which the message names.
+            holds the weights of the best epoch so far, which the message names, and
+            predicts with them (``history_`` and ``phases_`` are not set).
         """
         self.check_stream_params()
         self.check_params()
         y = check_binary_labels(y, len(stream))
         if validation_data is not None:
             val_stream, y_val = validation_data
-            y_val = np.asarray(y_val)
-            unknown = set(np.unique(y_val).tolist()) - set(np.unique(y).tolist())
-            if unknown or len(val_stream) != len(y_val):
-                raise ValueError(
-                    "validation_data: labels must be among the training classes and match "
-                    f"the files in number (unknown labels: {sorted(unknown)})."
-                )
+            y_val = _validation_labels(y_val, len(val_stream), y)
         first = stream.load(stream.items[:1])
         check_input_images(first, "the first streamed image")
         seed = self._seed()
@@ -543,6 +543,8 @@ class PneumoniaClassifier(KerasClassifier):
             # from two blank images of the stream's shape: its public fit takes all images.
             self.classes_ = None  # as KerasClassifier.fit starts
             self._initialize(np.zeros((2, *first.shape[1:]), first.dtype), np.unique(y))
+            # Set before training: after a file fails mid-stream the kept network still predicts.
+            self.pos_label_ = self.classes_[positive_index(self.classes_)]
             validation = None
             if validation_data is not None:
                 validation = (val_stream, self.target_encoder_.transform(y_val))
@@ -555,7 +557,6 @@ class PneumoniaClassifier(KerasClassifier):
                 seed=seed,
                 **self._params(TRAINING_PARAMS),
             )
-        self.pos_label_ = self.classes_[positive_index(self.classes_)]
         return self
 
     @classmethod

@@ -158,6 +158,8 @@ def test_a_file_failing_mid_stream_is_named_and_the_best_epoch_kept(image_set, t
     # Epoch 2 trained every batch before validation failed: the weights went back to epoch 1's.
     for now, then in zip(kept, epochs.weights[0]):
         np.testing.assert_array_equal(now, then)
+    p = pipe.predict_proba(files[train][:3])  # what was kept still predicts
+    assert p.shape == (3, 2) and np.allclose(p.sum(axis=1), 1.0)
 
 
 @pytest.mark.slow
@@ -187,3 +189,12 @@ def test_a_streamed_model_round_trips_through_a_model_folder(image_set, tmp_path
     np.testing.assert_allclose(loaded.predict_proba(paths), pipe.predict_proba(paths), rtol=1e-6)
     assert loaded.named_steps["clf"].threshold == pytest.approx(pipe.named_steps["clf"].threshold)
     assert loaded.model_card_["recipe"]["streaming"] is True
+
+
+def test_a_streamed_preset_drops_what_needs_every_film_unless_asked():
+    pipe = make_pipeline(preset="cpu", streaming=True)  # the ImageNet variant: cached features, class weights
+    clf = pipe.named_steps["clf"]
+    assert pipe.named_steps["smote"] == "passthrough" and pipe.streaming
+    assert clf.cache_features is False and clf.class_weight is None
+    assert make_pipeline(preset="cpu").named_steps["clf"].cache_features is True
+    assert make_pipeline(preset="cpu", streaming=True, clf__class_weight="balanced")[-1].class_weight == "balanced"
