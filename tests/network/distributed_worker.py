@@ -1,9 +1,10 @@
 """One process of the two-process training tests (tests/network/test_distributed.py), run as a script.
 
-python distributed_worker.py DATA OUT PROCESS_ID NUM_PROCESSES PORT [die]: joins the others (unless
+python distributed_worker.py DATA OUT PROCESS_ID NUM_PROCESSES PORT [die|stream]: joins the others (unless
 NUM_PROCESSES is 1), fits a tiny SmallCNN on DATA's training films with fit_model, and writes its
 weights to OUT/weights-PROCESS_ID.npz; the first process also saves the model folder OUT/model.
-"die": process 1 exits right after joining, before training.
+"die": process 1 exits right after joining, before training. "stream": a streamed fit (films read batch by
+batch from each process's shard, no class balancing: the global batch already holds every film).
 """
 
 import os
@@ -29,6 +30,8 @@ films = load_split(data, "train")
 params = dict(weights=None, backbone="smallcnn", size=32, epochs=0, fine_tune_layers="all", fine_tune_epochs=2,
               fine_tune_learning_rate=LEARNING_RATE, batch_size=len(films.paths), augment=False, dropout=0.0,
               smote=None)
+if "stream" in sys.argv[6:]:
+    params.update(streaming=True, stream_balance=None)
 pipe, _ = fit_model(films.paths, films.labels, films.groups, params=params, val_size=0, random_state=0)
 np.savez(os.path.join(out, f"weights-{process_id}.npz"), *pipe[-1].model_.get_weights())
 if is_first_process():

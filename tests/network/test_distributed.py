@@ -1,5 +1,6 @@
 """Data-parallel training across processes: network/distributed.py, and two real processes on localhost."""
 
+import json
 import os
 import socket
 import subprocess
@@ -83,7 +84,9 @@ def test_two_processes_train_one_model_as_one_process_would(films, tmp_path):
     two, one = tmp_path / "two", tmp_path / "one"
     two.mkdir(), one.mkdir()
     port = _free_port()
-    runs = [_start(films, two, 0, 2, port), _start(films, two, 1, 2, port), _start(films, one, 0, 1, 0)]
+    # The two processes stream their shards; the one process trains in memory: one test of both paths.
+    runs = [_start(films, two, 0, 2, port, "stream"), _start(films, two, 1, 2, port, "stream"),
+            _start(films, one, 0, 1, 0)]
     for run in runs:
         rc, output = _finish(run, timeout=600)
         assert rc == 0, output[-3000:]
@@ -95,8 +98,10 @@ def test_two_processes_train_one_model_as_one_process_would(films, tmp_path):
         # Adam's first steps move a weight by about the learning rate whatever its gradient's size, so a
         # gradient of float-noise size (summed in another order) may move it either way: 2 steps of 1e-3.
         np.testing.assert_allclose(first[key], alone[key], rtol=0, atol=4e-3)
-    # Only the first process saved the model.
+    # Only the first process saved the model; its card says how it was trained.
     assert sorted(p.name for p in two.iterdir()) == ["model", "weights-0.npz", "weights-1.npz"]
+    recipe = json.loads((two / "model" / "model_card.json").read_text())["recipe"]
+    assert recipe["processes"] == 2 and recipe["streaming"] is True
 
 
 @pytest.mark.slow
