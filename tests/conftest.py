@@ -60,12 +60,17 @@ def image_set(tmp_path_factory):
     return np.array(paths), np.array(labels), np.array(groups)
 
 
-@pytest.fixture
-def tiny_arrays():
+def make_tiny_arrays():
+    """12 random 32x32 RGB images in [0, 1) and alternating NORMAL/PNEUMONIA labels."""
     rng = np.random.default_rng(1)
     X = rng.random((12, TINY, TINY, 3), dtype=np.float32)
     y = np.array(["NORMAL", "PNEUMONIA"] * 6)
     return X, y
+
+
+@pytest.fixture
+def tiny_arrays():
+    return make_tiny_arrays()
 
 
 @pytest.fixture

@@ -227,6 +227,7 @@ def run_cli(*argv, **env):
                           env=environ, cwd=root)
 
 
+@pytest.mark.slow  # two fresh processes importing TensorFlow; the filter itself is checked below
 def test_no_tensorflow_log_lines_unless_debug(model_file, data_dir):
     image = next((data_dir / "test" / "NORMAL").iterdir())
     debug = run_cli("--debug", "predict", str(model_file), str(image), "--quiet")

@@ -10,6 +10,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 
+from conftest import make_tiny_arrays
 from skpneumo import PneumoniaClassifier, WeightsUnavailableError
 from skpneumo.evaluation import evaluate
 from skpneumo.network import SmallCNN, backbones
@@ -43,6 +44,19 @@ def resnet50_fit():
     return PneumoniaClassifier(**params, random_state=0).fit(X, y), X
 
 
+@pytest.fixture(scope="module")
+def small_fit():
+    """The compact classifier fitted once on ``tiny_arrays``, and what its fit printed.
+
+    For the tests that only read a fitted classifier; a test that changes it fits its own.
+    """
+    X, y = make_tiny_arrays()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    return clf, out.getvalue()
+
+
 def test_fit_predict_proba_and_labels(resnet50_fit):
     clf, X = resnet50_fit
     proba = clf.predict_proba(X)
@@ -70,6 +84,7 @@ def test_integer_labels_and_threshold(tiny_arrays):
             clf.predict(X)
 
 
+@pytest.mark.slow  # four fits; test_training.py checks seeded repeats of the network in the quick loop
 def test_seeded_fits_repeat_and_unseeded_fits_still_work(tiny_arrays):
     X, y = tiny_arrays
     unseeded = PneumoniaClassifier(**SMALL).fit(X, y).predict_proba(X)
@@ -93,6 +108,7 @@ def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
     assert all(base.layers.index(lyr) >= len(base.layers) - 12 for lyr in trainable)
 
 
+@pytest.mark.slow  # early stopping is checked quickly in test_training.py, validation in the next test
 def test_validation_split_early_stopping(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**{**SMALL, "epochs": 3}, validation_split=0.34,
@@ -115,12 +131,13 @@ def test_class_weight_balanced(tiny_arrays):
     assert clf.predict_proba(X).shape == (12, 2)
 
 
-def test_quiet_by_default(tiny_arrays):
-    X, y = tiny_arrays
+def test_quiet_by_default(tiny_arrays, small_fit):
+    X, _ = tiny_arrays
+    clf, printed_by_fit = small_fit
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        PneumoniaClassifier(**SMALL, random_state=0).fit(X, y).predict_proba(X)
-    assert out.getvalue() == ""
+        clf.predict_proba(X)
+    assert printed_by_fit == "" and out.getvalue() == ""
 
 
 class Calls(keras.callbacks.Callback):
@@ -234,9 +251,8 @@ def test_bad_labels(tiny_arrays, y_bad, match):
         PneumoniaClassifier(**SMALL).fit(X, np.array(y_bad))
 
 
-def test_predict_rejects_other_image_size(tiny_arrays):
-    X, y = tiny_arrays
-    clf = PneumoniaClassifier(**SMALL).fit(X, y)
+def test_predict_rejects_other_image_size(small_fit):
+    clf = small_fit[0]
     with pytest.raises(ValueError, match=r"X has shape \(40, 40, 3\), but this PneumoniaClassifier is "
                                          r"expecting X of shape \(32, 32, 3\)"):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
@@ -249,7 +265,7 @@ def smallcnn_weights_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.5])
+@pytest.mark.parametrize("dropout", [pytest.param(0.0, marks=pytest.mark.slow), 0.5])  # 0.5: the harder case
 def test_cached_features_train_exactly_like_the_full_network(dropout, tmp_path):
     rng = np.random.default_rng(3)
     X = rng.random((16, 32, 32, 3), dtype=np.float32)
@@ -276,9 +292,9 @@ def test_cache_features_needs_augmentation_off_and_pretrained_weights(tiny_array
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
-def test_label_smoothing_changes_the_loss(tiny_arrays):
+def test_label_smoothing_changes_the_loss(tiny_arrays, small_fit):
     X, y = tiny_arrays
-    plain = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    plain = small_fit[0]
     smooth = PneumoniaClassifier(**SMALL, random_state=0, label_smoothing=0.2).fit(X, y)
     assert smooth.history_["loss"] != plain.history_["loss"]
     assert smooth.model_.loss.label_smoothing == 0.2
@@ -299,7 +315,7 @@ def test_partial_fit_is_not_offered():
     assert not hasattr(PneumoniaClassifier(), "partial_fit")
 
 
-@pytest.mark.parametrize("as_list", [False, True])
+@pytest.mark.parametrize("as_list", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
     X, y = tiny_arrays
     weights = np.linspace(0.5, 2.0, len(X))
@@ -314,8 +330,9 @@ def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
 @pytest.mark.parametrize("labels, positive", [
     (["PNEUMONIA", "healthy"], "PNEUMONIA"),  # sorted, PNEUMONIA comes first
     (["NORMAL", "PNEUMONIA"], "PNEUMONIA"),
-    ([1, 0], 1),
-    (["a", "b"], "b"),
+    # Integer labels are checked quickly in test_integer_labels_and_threshold.
+    pytest.param([1, 0], 1, marks=pytest.mark.slow),
+    pytest.param(["a", "b"], "b", marks=pytest.mark.slow),
 ])
 def test_threshold_applies_to_the_positive_class_as_evaluate_does(tiny_arrays, labels, positive):
     X, _ = tiny_arrays

@@ -1,17 +1,17 @@
 import json
+from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from skpneumo import PneumoniaClassifier, cli, make_pipeline, predict_on_cluster
+from skpneumo import PneumoniaClassifier, cli, load_model, predict_on_cluster, save_model
 from skpneumo.workflows import cluster
 
 distributed = pytest.importorskip("distributed")
 
-TINY_PIPE = dict(weights=None, backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0, batch_size=8,
-                 random_state=0)
+LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,10 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def model_file(image_set, tmp_path_factory):
-    paths, labels, _ = image_set
+def model_file(tmp_path_factory):
+    # A stored tiny model (smallcnn at 32 px): prediction on the cluster needs no training here.
     out = tmp_path_factory.mktemp("cluster_model") / "model.joblib"
-    joblib.dump(make_pipeline(**TINY_PIPE).fit(paths, labels), out)
+    save_model(load_model(LEGACY_MODEL), out)
     return out
 
 
@@ -60,6 +60,7 @@ def test_grid_search_on_the_cluster_matches_the_local_one(client):
     assert len(workers) == 2 and all(workers.values())
 
 
+@pytest.mark.slow  # the CLI's --scheduler end to end; test_shards_come_back_in_input_order checks the shards
 def test_cli_predict_on_the_cluster_equals_local_prediction(model_file, image_set, client, tmp_path):
     folder = tmp_path / "xrays"
     folder.mkdir()
