@@ -12,6 +12,9 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 
 # Small enough for a ResNet-50 fit in seconds on 2 CPU cores; the minimum Keras allows.
 TINY = 32
+# A pipeline saved by skpneumo 0.1.0 (smallcnn at 32 px, threshold 0.4; tests/data/make_model_0_1_0.py):
+# a fitted model for the tests that need one but not its training.
+LEGACY_MODEL = Path(__file__).resolve().parent / "data" / "model-0.1.0.joblib"
 
 
 def write_xray_like(path, pneumonia, rng, size=(40, 48)):

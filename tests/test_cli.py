@@ -520,6 +520,7 @@ def test_evaluate_checks_the_report_folder_first_and_groups_csv_rows(model_file,
             skpneumo.read_groups(rows, [str(tmp_path / "a.png")])
 
 
+@pytest.mark.slow  # two more evaluations of wrappers; test_wrapped_models_predict_and_evaluate is the quick check
 def test_threshold_wrappers_are_scored_at_their_own_threshold(model_file, data_dir, tmp_path):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier

@@ -102,6 +102,8 @@ def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
                               fine_tune_epochs=1, fine_tune_layers=12, batch_size=4, random_state=0).fit(X, y)
     assert clf.history_["phase"] == [1, 2]
     assert len(clf.history_["loss"]) == 2
+    assert [p["trained"] for p in clf.phases_] == ["head", "head and top 12 backbone layers"]
+    assert clf.phases_[1]["learning_rate"] == 1e-5
     base = clf.model_.get_layer("backbone")
     trainable = [layer for layer in base.layers if layer.trainable and layer.weights]
     assert trainable and all(not isinstance(lyr, keras.layers.BatchNormalization) for lyr in trainable)
@@ -124,6 +126,7 @@ def test_validation_data_fit_param(tiny_arrays):
         PneumoniaClassifier(**SMALL).fit(X, y, validation_data=(X[:2], np.array(["NORMAL", "OTHER"])))
 
 
+@pytest.mark.slow  # test_caller_sample_weight_is_not_modified fits with class_weight="balanced" quickly
 def test_class_weight_balanced(tiny_arrays):
     X, y = tiny_arrays
     y = np.array(["NORMAL"] * 3 + ["PNEUMONIA"] * 9)
@@ -389,6 +392,7 @@ def test_phase_1_trains_every_layer_from_scratch_and_the_head_alone_otherwise(ti
         assert clf.phases_ == [{"phase": 1, "trained": "all layers", "learning_rate": 1e-3, "epochs": 1}]
 
 
+@pytest.mark.slow  # test_two_phases_history_and_frozen_batchnorm and test_phase_1_... check phases_ quickly
 def test_phases_say_what_the_fine_tuning_phase_trained(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**{**SMALL, "fine_tune_epochs": 1, "fine_tune_layers": 4}).fit(X, y)

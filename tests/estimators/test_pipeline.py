@@ -100,6 +100,7 @@ def test_end_to_end_on_files(fitted, image_set):
     assert len(fitted.predict_proba(paths[:5])) == 5
 
 
+@pytest.mark.slow  # the quick loop fits without SMOTE in test_clahe_step_runs_exactly_once_from_paths_to_a_report
 def test_smote_disabled_and_class_weight(image_set):
     paths, labels, _ = image_set
     keep = np.r_[0:5, 12:24]

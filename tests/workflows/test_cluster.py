@@ -1,17 +1,16 @@
 import json
-from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from conftest import LEGACY_MODEL
 from skpneumo import PneumoniaClassifier, cli, load_model, predict_on_cluster, save_model
 from skpneumo.workflows import cluster
 
 distributed = pytest.importorskip("distributed")
 
-LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 
 
 @pytest.fixture(scope="module")

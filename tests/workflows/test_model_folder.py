@@ -16,10 +16,10 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
+from conftest import LEGACY_MODEL
 from skpneumo import ModelFileError, PneumoniaPipeline, cli, load_model, save_model
 from skpneumo.datasets import make_synthetic_xrays
 
-LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 ROOT = Path(__file__).resolve().parents[2]  # this checkout, whose skpneumo the fresh process must import
 
 

@@ -12,6 +12,7 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
+from conftest import LEGACY_MODEL
 import skpneumo.workflows.explanation
 from skpneumo import ImageReadError, cli, explain_paths, fit_model, load_model, predict_paths
 from skpneumo.estimators.presets import PRESET_VALIDATION
@@ -20,7 +21,6 @@ from skpneumo.workflows import patient_validation_split
 from skpneumo.datasets import make_synthetic_xrays
 from skpneumo.workflows.prediction import file_rows
 
-LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 
 
 @pytest.fixture(scope="module")
