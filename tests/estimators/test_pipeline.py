@@ -196,6 +196,7 @@ def test_operating_point_stored_in_the_pipeline(fitted, image_set):
     assert evaluate(pipe, paths, labels, n_bootstrap=0).recall == point.sensitivity
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow: test_model_folder.py has the quick one
 def test_joblib_round_trip_in_a_fresh_process(fitted, image_set, tmp_path):
     paths, _, _ = image_set
     model_file = tmp_path / "model.joblib"

@@ -79,6 +79,9 @@ def test_cli_predict_on_the_cluster_equals_local_prediction(model_file, image_se
     assert remote == local
 
 
+# Starting two worker processes that import TensorFlow takes longer than the quick loop allows;
+# the quick loop checks the errors that come before any cluster work (below).
+@pytest.mark.slow
 def test_shards_come_back_in_input_order(model_file, image_set, client):
     model = joblib.load(model_file)
     paths = list(image_set[0])
@@ -96,6 +99,7 @@ def test_unreachable_scheduler_is_one_line_error(model_file, image_set, monkeypa
     assert line.startswith("skpneumo: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
 
 
-def test_bad_chunk_size_is_named(model_file, image_set, client):
-    with pytest.raises(ValueError, match="chunk_size"):
-        predict_on_cluster(joblib.load(model_file), image_set[0], client, chunk_size=0)
+def test_bad_chunk_size_is_named_before_connecting(model_file, image_set, monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(ValueError, match="chunk_size"):  # not the unreachable scheduler's error
+        predict_on_cluster(joblib.load(model_file), image_set[0], "tcp://127.0.0.1:9", chunk_size=0)

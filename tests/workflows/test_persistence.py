@@ -75,7 +75,7 @@ def test_save_is_atomic_and_keeps_the_umask_mode(tmp_path):
         save_model(model, tmp_path / "missing" / "m.joblib")
 
 
-# A fresh process importing TensorFlow; test_model_folder.py and test_pipeline.py check a fresh
+# A fresh process importing TensorFlow; test_model_folder.py checks a saved model in a fresh
 # process in the quick loop.
 @pytest.mark.slow
 def test_a_saved_model_predicts_the_same_in_a_fresh_process(tmp_path):
