@@ -12,6 +12,9 @@ from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, ge
 
 # Small enough for a ResNet-50 fit in seconds on 2 CPU cores; the minimum Keras allows.
 TINY = 32
+# A pipeline saved by skpneumo 0.1.0 (smallcnn at 32 px, threshold 0.4; tests/data/make_model_0_1_0.py):
+# a fitted model for the tests that need one but not its training.
+LEGACY_MODEL = Path(__file__).resolve().parent / "data" / "model-0.1.0.joblib"
 
 
 def write_xray_like(path, pneumonia, rng, size=(40, 48)):
@@ -60,12 +63,17 @@ def image_set(tmp_path_factory):
     return np.array(paths), np.array(labels), np.array(groups)
 
 
-@pytest.fixture
-def tiny_arrays():
+def make_tiny_arrays():
+    """12 random 32x32 RGB images in [0, 1) and alternating NORMAL/PNEUMONIA labels."""
     rng = np.random.default_rng(1)
     X = rng.random((12, TINY, TINY, 3), dtype=np.float32)
     y = np.array(["NORMAL", "PNEUMONIA"] * 6)
     return X, y
+
+
+@pytest.fixture
+def tiny_arrays():
+    return make_tiny_arrays()
 
 
 @pytest.fixture

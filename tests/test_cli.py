@@ -227,6 +227,7 @@ def run_cli(*argv, **env):
                           env=environ, cwd=root)
 
 
+@pytest.mark.slow  # two fresh processes importing TensorFlow; the filter itself is checked below
 def test_no_tensorflow_log_lines_unless_debug(model_file, data_dir):
     image = next((data_dir / "test" / "NORMAL").iterdir())
     debug = run_cli("--debug", "predict", str(model_file), str(image), "--quiet")
@@ -519,6 +520,7 @@ def test_evaluate_checks_the_report_folder_first_and_groups_csv_rows(model_file,
             skpneumo.read_groups(rows, [str(tmp_path / "a.png")])
 
 
+@pytest.mark.slow  # two more evaluations of wrappers; test_wrapped_models_predict_and_evaluate is the quick check
 def test_threshold_wrappers_are_scored_at_their_own_threshold(model_file, data_dir, tmp_path):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier

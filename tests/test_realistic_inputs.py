@@ -103,8 +103,9 @@ def test_fit_on_the_mix_with_smote_and_predict_each_file_alone(hospital_files):
     assert clf.history_["phase"] == [1]
     assert clf.X_shape_[0] == 72
     together = pipe.predict_proba(paths)
-    alone = np.concatenate([pipe.predict_proba([path]) for path in paths])
-    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+    # Files 0-8 hold every kind at every size of the set (and the odd names): the rest repeat them.
+    alone = np.concatenate([pipe.predict_proba([path]) for path in paths[:len(KINDS)]])
+    np.testing.assert_allclose(together[:len(KINDS)], alone, rtol=0, atol=1e-6)
     # The preprocessed films are bitwise the same whatever the company in the list.
     batch = pipe[:-1].transform(paths)
     assert batch.dtype == np.float32 and batch.shape == (48, 32, 32, 3)

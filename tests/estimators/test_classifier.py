@@ -10,9 +10,10 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 
+from conftest import make_tiny_arrays
 from skpneumo import PneumoniaClassifier, WeightsUnavailableError
 from skpneumo.evaluation import evaluate
-from skpneumo.network import SmallCNN, backbones
+from skpneumo.network import BACKBONES, SmallCNN, backbones
 
 FAST = dict(weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)  # the default ResNet-50
 SMALL = dict(FAST, backbone="smallcnn")  # where the backbone does not matter
@@ -43,6 +44,19 @@ def resnet50_fit():
     return PneumoniaClassifier(**params, random_state=0).fit(X, y), X
 
 
+@pytest.fixture(scope="module")
+def small_fit():
+    """The compact classifier fitted once on ``tiny_arrays``, and what its fit printed.
+
+    For the tests that only read a fitted classifier; a test that changes it fits its own.
+    """
+    X, y = make_tiny_arrays()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    return clf, out.getvalue()
+
+
 def test_fit_predict_proba_and_labels(resnet50_fit):
     clf, X = resnet50_fit
     proba = clf.predict_proba(X)
@@ -52,6 +66,9 @@ def test_fit_predict_proba_and_labels(resnet50_fit):
     assert set(clf.predict(X)) <= set(clf.classes_)
     assert clf.history_["phase"] == [2]
     np.testing.assert_allclose(clf.predict_proba(X[:1]), proba[:1], rtol=1e-5, atol=1e-7)
+    # What test_every_backbone_trains_and_predicts checks of each backbone, for the default one.
+    assert clf.model_.get_layer("imagenet_preprocessing").mode == BACKBONES["resnet50"].preprocessing == "caffe"
+    assert isinstance(clf.model_.get_layer("backbone"), keras.Model)
 
 
 def test_integer_labels_and_threshold(tiny_arrays):
@@ -70,6 +87,7 @@ def test_integer_labels_and_threshold(tiny_arrays):
             clf.predict(X)
 
 
+@pytest.mark.slow  # four fits; test_training.py checks seeded repeats of the network in the quick loop
 def test_seeded_fits_repeat_and_unseeded_fits_still_work(tiny_arrays):
     X, y = tiny_arrays
     unseeded = PneumoniaClassifier(**SMALL).fit(X, y).predict_proba(X)
@@ -87,12 +105,15 @@ def test_two_phases_history_and_frozen_batchnorm(tiny_arrays, tmp_path):
                               fine_tune_epochs=1, fine_tune_layers=12, batch_size=4, random_state=0).fit(X, y)
     assert clf.history_["phase"] == [1, 2]
     assert len(clf.history_["loss"]) == 2
+    assert [p["trained"] for p in clf.phases_] == ["head", "head and top 12 backbone layers"]
+    assert clf.phases_[1]["learning_rate"] == 1e-5
     base = clf.model_.get_layer("backbone")
     trainable = [layer for layer in base.layers if layer.trainable and layer.weights]
     assert trainable and all(not isinstance(lyr, keras.layers.BatchNormalization) for lyr in trainable)
     assert all(base.layers.index(lyr) >= len(base.layers) - 12 for lyr in trainable)
 
 
+@pytest.mark.slow  # early stopping is checked quickly in test_training.py, validation in the next test
 def test_validation_split_early_stopping(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**{**SMALL, "epochs": 3}, validation_split=0.34, early_stopping_patience=1,
@@ -110,6 +131,7 @@ def test_validation_data_fit_param(tiny_arrays):
         PneumoniaClassifier(**SMALL).fit(X, y, validation_data=(X[:2], np.array(["NORMAL", "OTHER"])))
 
 
+@pytest.mark.slow  # test_caller_sample_weight_is_not_modified fits with class_weight="balanced" quickly
 def test_class_weight_balanced(tiny_arrays):
     X, y = tiny_arrays
     y = np.array(["NORMAL"] * 3 + ["PNEUMONIA"] * 9)
@@ -117,12 +139,13 @@ def test_class_weight_balanced(tiny_arrays):
     assert clf.predict_proba(X).shape == (12, 2)
 
 
-def test_quiet_by_default(tiny_arrays):
-    X, y = tiny_arrays
+def test_quiet_by_default(tiny_arrays, small_fit):
+    X, _ = tiny_arrays
+    clf, printed_by_fit = small_fit
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        PneumoniaClassifier(**SMALL, random_state=0).fit(X, y).predict_proba(X)
-    assert out.getvalue() == ""
+        clf.predict_proba(X)
+    assert printed_by_fit == "" and out.getvalue() == ""
 
 
 class Calls(keras.callbacks.Callback):
@@ -236,9 +259,8 @@ def test_bad_labels(tiny_arrays, y_bad, match):
         PneumoniaClassifier(**SMALL).fit(X, np.array(y_bad))
 
 
-def test_predict_rejects_other_image_size(tiny_arrays):
-    X, y = tiny_arrays
-    clf = PneumoniaClassifier(**SMALL).fit(X, y)
+def test_predict_rejects_other_image_size(small_fit):
+    clf = small_fit[0]
     with pytest.raises(ValueError, match=r"X has shape \(40, 40, 3\), but this PneumoniaClassifier is "
                                          r"expecting X of shape \(32, 32, 3\)"):
         clf.predict_proba(np.zeros((2, 40, 40, 3), dtype="float32"))
@@ -251,7 +273,7 @@ def smallcnn_weights_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.5])
+@pytest.mark.parametrize("dropout", [pytest.param(0.0, marks=pytest.mark.slow), 0.5])  # 0.5: the harder case
 def test_cached_features_train_exactly_like_the_full_network(dropout, tmp_path):
     rng = np.random.default_rng(3)
     X = rng.random((16, 32, 32, 3), dtype=np.float32)
@@ -278,9 +300,9 @@ def test_cache_features_needs_augmentation_off_and_pretrained_weights(tiny_array
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
-def test_label_smoothing_changes_the_loss(tiny_arrays):
+def test_label_smoothing_changes_the_loss(tiny_arrays, small_fit):
     X, y = tiny_arrays
-    plain = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    plain = small_fit[0]
     smooth = PneumoniaClassifier(**SMALL, random_state=0, label_smoothing=0.2).fit(X, y)
     assert smooth.history_["loss"] != plain.history_["loss"]
     assert smooth.model_.loss.label_smoothing == 0.2
@@ -301,7 +323,7 @@ def test_partial_fit_is_not_offered():
     assert not hasattr(PneumoniaClassifier(), "partial_fit")
 
 
-@pytest.mark.parametrize("as_list", [False, True])
+@pytest.mark.parametrize("as_list", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
     X, y = tiny_arrays
     weights = np.linspace(0.5, 2.0, len(X))
@@ -316,13 +338,17 @@ def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
 @pytest.mark.parametrize("labels, positive", [
     (["PNEUMONIA", "healthy"], "PNEUMONIA"),  # sorted, PNEUMONIA comes first
     (["NORMAL", "PNEUMONIA"], "PNEUMONIA"),
-    ([1, 0], 1),
-    (["a", "b"], "b"),
+    # Integer labels are checked quickly in test_integer_labels_and_threshold.
+    pytest.param([1, 0], 1, marks=pytest.mark.slow),
+    pytest.param(["a", "b"], "b", marks=pytest.mark.slow),
 ])
-def test_threshold_applies_to_the_positive_class_as_evaluate_does(tiny_arrays, labels, positive):
-    X, _ = tiny_arrays
+def test_threshold_applies_to_the_positive_class_as_evaluate_does(tiny_arrays, small_fit, labels, positive):
+    X, shared_labels = tiny_arrays
     y = np.array(labels * 6)
-    clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
+    if np.array_equal(y, shared_labels):  # a copy of the shared fit: this test sets its threshold
+        clf = pickle.loads(pickle.dumps(small_fit[0]))
+    else:
+        clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X, y)
     assert clf.pos_label_ == positive
     p_pos = clf.predict_proba(X)[:, list(clf.classes_).index(positive)]
     negative = [c for c in clf.classes_ if c != positive][0]
@@ -374,6 +400,7 @@ def test_phase_1_trains_every_layer_from_scratch_and_the_head_alone_otherwise(ti
         assert clf.phases_ == [{"phase": 1, "trained": "all layers", "learning_rate": 1e-3, "epochs": 1}]
 
 
+@pytest.mark.slow  # test_two_phases_history_and_frozen_batchnorm and test_phase_1_... check phases_ quickly
 def test_phases_say_what_the_fine_tuning_phase_trained(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**{**SMALL, "fine_tune_epochs": 1, "fine_tune_layers": 4}).fit(X, y)

@@ -100,6 +100,7 @@ def test_end_to_end_on_files(fitted, image_set):
     assert len(fitted.predict_proba(paths[:5])) == 5
 
 
+@pytest.mark.slow  # the quick loop fits without SMOTE in test_clahe_step_runs_exactly_once_from_paths_to_a_report
 def test_smote_disabled_and_class_weight(image_set):
     paths, labels, _ = image_set
     keep = np.r_[0:5, 12:24]
@@ -135,6 +136,7 @@ def test_grid_search_on_the_loaders_target_takes_the_standard_scorers(tmp_path):
         assert np.isfinite(search.cv_results_[f"mean_test_{name}"]).all(), name
 
 
+@pytest.mark.slow  # two worker processes import TensorFlow; test_cross_validation_with_standard_scorers stays quick
 def test_grid_search_by_patient_in_parallel(image_set):
     paths, labels, groups = image_set
     search = GridSearchCV(fast_pipeline(), {"clf__learning_rate": [1e-3, 1e-4]}, scoring="roc_auc",
@@ -145,6 +147,7 @@ def test_grid_search_by_patient_in_parallel(image_set):
     assert search.score(paths, labels) == pytest.approx(roc_auc_score(labels == "PNEUMONIA", proba))
 
 
+@pytest.mark.slow  # three fits; the next test checks the wrappers around a fitted pipeline in the quick loop
 def test_threshold_and_calibration_wrappers(image_set):
     paths, labels, _ = image_set
     y = (labels == "PNEUMONIA").astype(int)
@@ -193,6 +196,7 @@ def test_operating_point_stored_in_the_pipeline(fitted, image_set):
     assert evaluate(pipe, paths, labels, n_bootstrap=0).recall == point.sensitivity
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow: test_model_folder.py has the quick one
 def test_joblib_round_trip_in_a_fresh_process(fitted, image_set, tmp_path):
     paths, _, _ = image_set
     model_file = tmp_path / "model.joblib"
@@ -205,7 +209,8 @@ def test_joblib_round_trip_in_a_fresh_process(fitted, image_set, tmp_path):
         f"paths = np.load({str(tmp_path / 'paths.npy')!r})\n"
         f"np.save({str(tmp_path / 'proba.npy')!r}, pipe.predict_proba(paths))\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # This checkout's skpneumo, not whichever one is installed.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
     np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), expected)
 
@@ -340,6 +345,7 @@ def test_chunked_prediction_is_bitwise_equal_to_one_pass(fitted, image_set, monk
     np.testing.assert_array_equal(fitted.predict_proba(arrays), one_pass)
 
 
+@pytest.mark.slow  # two fits with validation; the CLI's --val-size fits (test_cli.py) pass paths too
 def test_validation_data_as_paths_equals_preprocessed(image_set):
     paths, labels, _ = image_set
     train, val = np.r_[0:9, 12:21], np.r_[9:12, 21:24]

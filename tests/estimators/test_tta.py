@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from skpneumo import PneumoniaClassifier, make_pipeline
+from conftest import LEGACY_MODEL
+from skpneumo import PneumoniaClassifier, load_model, make_pipeline
 from skpneumo.estimators import DEFAULT_TTA, TTA_TRANSFORMS, resolve_tta, tta_transform
 
 FAST = dict(backbone="smallcnn", weights=None, epochs=1, fine_tune_epochs=0, batch_size=4)
@@ -10,10 +11,10 @@ FAST = dict(backbone="smallcnn", weights=None, epochs=1, fine_tune_epochs=0, bat
 
 @pytest.fixture(scope="module")
 def fitted():
+    # Test-time augmentation acts at prediction only: the classifier of a stored tiny model (smallcnn, 32 px).
     rng = np.random.default_rng(3)
-    X = rng.random((12, 40, 40, 3), dtype=np.float32)
-    y = np.array(["NORMAL", "PNEUMONIA"] * 6)
-    return PneumoniaClassifier(**FAST, random_state=0).fit(X, y), X
+    X = rng.random((12, 32, 32, 3), dtype=np.float32)
+    return load_model(LEGACY_MODEL).named_steps["clf"], X
 
 
 def dot_image(row, col, size=41):

@@ -88,6 +88,7 @@ def test_a_bare_classifier_explains_preprocessed_arrays(quadrant_model):
         np.testing.assert_allclose(heat, upsampled / upsampled.max(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # the quick loop checks ResNet-50's Grad-CAM layer in test_grad_cam_for_every_backbone
 def test_resnet50_pipeline_at_64px(image_set, tmp_path):
     paths, labels, _ = image_set
     # One cheap epoch: ResNet-50's top layer and the head (the maps only need a fitted network).
@@ -106,7 +107,10 @@ def test_resnet50_pipeline_at_64px(image_set, tmp_path):
     assert png.shape == (40, 48, 3) and png.dtype == np.uint8
 
 
-@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+# The quick loop: the default backbone and smallresnet (smallcnn's maps are checked above on a trained
+# network); the others in the full suite.
+@pytest.mark.parametrize("backbone", [b if b in ("resnet50", "smallresnet")
+                                      else pytest.param(b, marks=pytest.mark.slow) for b in sorted(BACKBONES)])
 def test_grad_cam_for_every_backbone(backbone):
     model = build_model((64, 64, 3), backbone=backbone, weights=None, dense_units=(8,), dropout=0.5,
                         augmentation=None)
@@ -189,6 +193,7 @@ np.savez(sys.argv[2], maps=maps, proba=proba, images=images)
 """
 
 
+@pytest.mark.slow  # a fresh process importing JAX and Keras
 def test_jax_backend_gives_the_same_maps(tmp_path):
     pytest.importorskip("jax")
     weights, result = tmp_path / "w.weights.h5", tmp_path / "jax.npz"

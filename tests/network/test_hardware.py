@@ -24,7 +24,9 @@ def conv_policies(model):
     return {layer.dtype_policy.name for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)}
 
 
-@pytest.mark.parametrize("cached", [False, True])  # True: phase 1 on cached features of pre-trained weights
+# True: phase 1 on cached features of pre-trained weights, then the whole network in phase 2; it covers
+# what False checks, so False waits for the full suite.
+@pytest.mark.parametrize("cached", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays, tmp_path, cached):
     X, y = tiny_arrays
     params = dict(FAST, mixed_precision=True)
@@ -82,6 +84,9 @@ print(json.dumps({"n_devices": clf.n_devices_, "loss": clf.history_["loss"],
 """
 
 
+# A fresh process per backend (two logical CPU devices must be set before TensorFlow starts):
+# ~30 s each. split_evenly and pad_for_devices are checked in the quick loop (test_training.py).
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_data_parallel_training_on_two_cpu_devices(backend):
     if backend == "jax" and importlib.util.find_spec("jax") is None:

@@ -69,7 +69,8 @@ def test_small_cnn_weights_file_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("backbone", [b if b in ("resnet50", "smallcnn") else pytest.param(b, marks=pytest.mark.slow)
+# ResNet-50 in the quick loop: test_classifier.py's resnet50_fit, with these checks.
+@pytest.mark.parametrize("backbone", [b if b == "smallcnn" else pytest.param(b, marks=pytest.mark.slow)
                                       for b in sorted(BACKBONES)])
 def test_every_backbone_trains_and_predicts(backbone):
     rng = np.random.default_rng(0)

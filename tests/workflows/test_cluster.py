@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from skpneumo import PneumoniaClassifier, cli, make_pipeline, predict_on_cluster
+from conftest import LEGACY_MODEL
+from skpneumo import PneumoniaClassifier, cli, load_model, predict_on_cluster, save_model
 from skpneumo.workflows import cluster
 
 distributed = pytest.importorskip("distributed")
 
-TINY_PIPE = dict(weights=None, backbone="smallcnn", size=32, epochs=1, fine_tune_epochs=0, batch_size=8,
-                 random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,10 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def model_file(image_set, tmp_path_factory):
-    paths, labels, _ = image_set
+def model_file(tmp_path_factory):
+    # A stored tiny model (smallcnn at 32 px): prediction on the cluster needs no training here.
     out = tmp_path_factory.mktemp("cluster_model") / "model.joblib"
-    joblib.dump(make_pipeline(**TINY_PIPE).fit(paths, labels), out)
+    save_model(load_model(LEGACY_MODEL), out)
     return out
 
 
@@ -60,6 +59,7 @@ def test_grid_search_on_the_cluster_matches_the_local_one(client):
     assert len(workers) == 2 and all(workers.values())
 
 
+@pytest.mark.slow  # the CLI's --scheduler end to end; test_shards_come_back_in_input_order checks the shards
 def test_cli_predict_on_the_cluster_equals_local_prediction(model_file, image_set, client, tmp_path):
     folder = tmp_path / "xrays"
     folder.mkdir()
@@ -79,6 +79,9 @@ def test_cli_predict_on_the_cluster_equals_local_prediction(model_file, image_se
     assert remote == local
 
 
+# Starting two worker processes that import TensorFlow takes longer than the quick loop allows;
+# the quick loop checks the errors that come before any cluster work (below).
+@pytest.mark.slow
 def test_shards_come_back_in_input_order(model_file, image_set, client):
     model = joblib.load(model_file)
     paths = list(image_set[0])
@@ -96,6 +99,7 @@ def test_unreachable_scheduler_is_one_line_error(model_file, image_set, monkeypa
     assert line.startswith("skpneumo: error: cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'")
 
 
-def test_bad_chunk_size_is_named(model_file, image_set, client):
-    with pytest.raises(ValueError, match="chunk_size"):
-        predict_on_cluster(joblib.load(model_file), image_set[0], client, chunk_size=0)
+def test_bad_chunk_size_is_named_before_connecting(model_file, image_set, monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    with pytest.raises(ValueError, match="chunk_size"):  # not the unreachable scheduler's error
+        predict_on_cluster(joblib.load(model_file), image_set[0], "tcp://127.0.0.1:9", chunk_size=0)

@@ -16,10 +16,11 @@ import pytest
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
+from conftest import LEGACY_MODEL
 from skpneumo import ModelFileError, PneumoniaPipeline, cli, load_model, save_model
 from skpneumo.datasets import make_synthetic_xrays
 
-LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
+ROOT = Path(__file__).resolve().parents[2]  # this checkout, whose skpneumo the fresh process must import
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,9 @@ def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(save
     code = ("import sys, skpneumo; m = skpneumo.load_model(sys.argv[1]); "
             "print(type(m).__name__, m.named_steps['clf'].threshold, "
             "' '.join(repr(float(p)) for p in m.predict_proba(sys.argv[2:])[:, 1]))")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code, str(folder), *paths], capture_output=True, text=True,
-                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.split()
+                         check=True, env=env).stdout.split()
     assert out[:2] == ["PneumoniaPipeline", "0.4"]
     np.testing.assert_array_equal(np.array(out[2:], float), pipe.predict_proba(paths)[:, 1])
     loaded = load_model(folder)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import skpneumo
+from conftest import LEGACY_MODEL
 from skpneumo import ModelFileError, load_model, save_model
 from skpneumo.datasets import make_synthetic_xrays
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-# Written by tests/data/make_model_0_1_0.py from the skpneumo 0.1.0 checkout (commit fe49e2d),
+# LEGACY_MODEL: written by tests/data/make_model_0_1_0.py from the skpneumo 0.1.0 checkout (commit fe49e2d),
 # with the probabilities 0.1.0 gave for the first four of its training films.
-LEGACY_MODEL = DATA / "model-0.1.0.joblib"
 LEGACY_PROBA = [0.47685375809669495, 0.4883699417114258, 0.48163896799087524, 0.4985277056694031]
 
 
@@ -75,6 +75,9 @@ def test_save_is_atomic_and_keeps_the_umask_mode(tmp_path):
         save_model(model, tmp_path / "missing" / "m.joblib")
 
 
+# A fresh process importing TensorFlow; test_model_folder.py checks a saved model in a fresh
+# process in the quick loop.
+@pytest.mark.slow
 def test_a_saved_model_predicts_the_same_in_a_fresh_process(tmp_path):
     data = make_synthetic_xrays(tmp_path / "data", n_per_class=6, size=40, random_state=0)
     model = load_model(LEGACY_MODEL)

@@ -1,17 +1,16 @@
 """Shipped models: loading by name, offline, and starting a new model from one."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import LEGACY_MODEL
 import skpneumo
 import skpneumo.network.pretrained as shipped
 from skpneumo import cli, load_model, make_pipeline, pretrained, save_model
 from skpneumo.datasets import make_synthetic_xrays
 
-LEGACY_MODEL = Path(__file__).resolve().parents[1] / "data" / "model-0.1.0.joblib"
 
 
 @pytest.fixture(scope="module")
