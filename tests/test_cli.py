@@ -286,6 +286,7 @@ def test_evaluate_refuses_a_root_without_the_split(model_file, tmp_path, capsys)
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_with_a_preset_and_overrides(data_dir, tmp_path):
     out = tmp_path / "preset.joblib"
     argv = ["fit", str(data_dir), "--out", str(out), "--preset", "cpu", "--weights", "none",
@@ -462,6 +463,7 @@ def test_wrapped_models_predict_and_evaluate(model_file, data_dir, tmp_path, cap
     assert "--threshold needs a skpneumo pipeline" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
     out = tmp_path / "m.joblib"
     fast_fit = [arg for arg in FAST_FIT if arg not in ("--backbone", "smallcnn")]
@@ -472,6 +474,7 @@ def test_fit_takes_backbone_clahe_and_tta(data_dir, tmp_path):
     assert type(pipe.named_steps["clahe"]).__name__ == "CLAHE"
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_patients_from_a_groups_csv(tmp_path, monkeypatch, capsys, validation_split_spy):
     # File names that carry no patient id: the CSV says who is who.
     data = tmp_path / "train"

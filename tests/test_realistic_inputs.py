@@ -94,6 +94,7 @@ def test_every_kind_reads_as_the_film_written(hospital_files):
     assert depths == {np.dtype(np.uint8), np.dtype(np.uint16)}
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_on_the_mix_with_smote_and_predict_each_file_alone(hospital_files):
     paths, labels, _ = hospital_files
     pipe = make_pipeline(**FAST)

@@ -123,6 +123,7 @@ def test_validation_split_early_stopping(tiny_arrays):
     assert "val_auc" in clf.history_ and 1 <= len(clf.history_["val_auc"]) <= 3
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_validation_data_fit_param(tiny_arrays):
     X, y = tiny_arrays
     clf = PneumoniaClassifier(**SMALL, random_state=0).fit(X[:8], y[:8], validation_data=(X[8:], y[8:]))
@@ -162,6 +163,7 @@ class Calls(keras.callbacks.Callback):
         self.calls.append("predict")
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_callbacks_follow_the_parameter_and_old_pickles_load(tiny_arrays):
     X, y = tiny_arrays
     calls = Calls()
@@ -179,6 +181,7 @@ def test_callbacks_follow_the_parameter_and_old_pickles_load(tiny_arrays):
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_saved_model_loads_in_safe_mode_without_lambda(resnet50_fit, tmp_path):
     clf, X = resnet50_fit
 
@@ -274,6 +277,7 @@ def smallcnn_weights_file(tmp_path):
 
 
 @pytest.mark.parametrize("dropout", [pytest.param(0.0, marks=pytest.mark.slow), 0.5])  # 0.5: the harder case
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_cached_features_train_exactly_like_the_full_network(dropout, tmp_path):
     rng = np.random.default_rng(3)
     X = rng.random((16, 32, 32, 3), dtype=np.float32)
@@ -300,6 +304,7 @@ def test_cache_features_needs_augmentation_off_and_pretrained_weights(tiny_array
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_label_smoothing_changes_the_loss(tiny_arrays, small_fit):
     X, y = tiny_arrays
     plain = small_fit[0]
@@ -324,6 +329,7 @@ def test_partial_fit_is_not_offered():
 
 
 @pytest.mark.parametrize("as_list", [False, pytest.param(True, marks=pytest.mark.slow)])
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_caller_sample_weight_is_not_modified(tiny_arrays, as_list):
     X, y = tiny_arrays
     weights = np.linspace(0.5, 2.0, len(X))

@@ -27,6 +27,7 @@ def conv_policies(model):
 # True: phase 1 on cached features of pre-trained weights, then the whole network in phase 2; it covers
 # what False checks, so False waits for the full suite.
 @pytest.mark.parametrize("cached", [pytest.param(False, marks=pytest.mark.slow), True])
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_mixed_precision_fits_predicts_float32_and_reloads(tiny_arrays, tmp_path, cached):
     X, y = tiny_arrays
     params = dict(FAST, mixed_precision=True)

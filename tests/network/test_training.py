@@ -173,6 +173,7 @@ def test_the_head_keeps_the_mixed_precision_of_the_network(images):
     assert keras.config.dtype_policy().name == "float32"
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_train_phases_records_each_phase_and_repeats_with_a_seed(images):
     X, y = images
     phases = [{"phase": 1, "epochs": 2, "learning_rate": 1e-3}, {"phase": 2, "epochs": 1, "learning_rate": 1e-5}]

@@ -38,6 +38,7 @@ def _copy(saved, tmp_path):
     return folder
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_a_folder_predicts_exactly_as_the_saved_pipeline_in_a_fresh_process(saved):
     pipe, folder, paths = saved
     assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "model.keras", "model_card.json",

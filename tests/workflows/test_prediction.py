@@ -84,6 +84,7 @@ def test_file_rows_fill_the_fields_of_unreadable_files_with_none():
                     {"path": "abcd", "half": 2.0, "error": None}]
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_model_keeps_the_callers_callbacks(tmp_path):
     data = make_synthetic_xrays(tmp_path, n_per_class=6, size=32, random_state=0)
 
@@ -102,6 +103,7 @@ def test_fit_model_keeps_the_callers_callbacks(tmp_path):
     assert X_val.dtype == np.float32 and X_val.shape[1:] == (32, 32, 3) and len(X_val) == len(y_val) > 0
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, monkeypatch):
     data = make_synthetic_xrays(tmp_path, n_per_class=10, size=32, random_state=0)
     # The preset's own target (0.95) needs a model that learned; one epoch on 16 films has not.
@@ -122,6 +124,7 @@ def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, mon
         fit_model(data.paths, data.labels, params=params, val_size=0, threshold_rule="youden")
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_model_predicts_the_validation_patients_once_after_training(tmp_path, monkeypatch):
     from skpneumo import PneumoniaClassifier
 
@@ -147,6 +150,7 @@ def test_fit_model_predicts_the_validation_patients_once_after_training(tmp_path
     assert card["threshold"]["value"] in scores
 
 
+@pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_an_unreachable_target_falls_back_to_youden_with_a_warning(tmp_path, monkeypatch):
     # The fallback does not depend on the network: the compact one, with the cpu preset's rule
     # (the preset itself is trained in the test above).
