@@ -11,8 +11,9 @@ Each process reads only its shard of the training files (:func:`shard_indices`),
 data are split before any decoding and ``auto_shard_dataset`` is off. The shards hold the
 same number of films of each class, so that every process runs the same number of steps
 with batches of the same size; :func:`check_same_length` refuses a fit where they do not,
-rather than leaving the collectives waiting. The variables start from process 0's
-(:func:`sync_from_first`), whatever the seeds.
+rather than leaving the collectives waiting. The variables start equal because every
+process draws them with one seed (:func:`shared_seed`): JAX refuses replicated variables
+created with different values.
 """
 
 import os
@@ -222,21 +223,6 @@ def check_same_length(n_samples, what="training samples"):
     if len(set(counts.tolist())) > 1:
         raise ValueError(f"the processes hold different numbers of {what} ({counts.tolist()}, by process): "
                          "each must feed the same number of batches of the same size per epoch.")
-
-
-def sync_from_first(model):
-    """Give every process process 0's weights, so that data-parallel training starts from one model.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Built in every process; its weights are overwritten with process 0's.
-    """
-    if process_count() == 1:
-        return
-    from jax.experimental import multihost_utils
-
-    model.set_weights(multihost_utils.broadcast_one_to_all(model.get_weights()))
 
 
 def local_copy(model):

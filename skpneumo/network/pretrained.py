@@ -1,4 +1,4 @@
-"""The models shipped inside the package, by name, and their backbones as weights files.
+"""The models shipped inside the package, by name, and the format check of a model folder.
 
 Each shipped model is a model folder (``skpneumo/pretrained/NAME/``: the portable
 format of :func:`skpneumo.save_model`, with its model card) that works offline.

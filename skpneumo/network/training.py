@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from ..exceptions import ImageReadError
-from .distributed import check_same_length, process_batch_size, sync_from_first
+from .distributed import check_same_length, process_batch_size
 from .hardware import precision_scope
 from .model import set_trainable_layers
 
@@ -435,7 +435,7 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         backbone layers"`` or ``"all layers"``), ``learning_rate`` and ``epochs``
         (run, after early stopping).
     """
-    # Across processes, each feeds its share of every global batch, and all start from process 0's weights.
+    # Across processes, each feeds its share of every global batch (the weights start equal: one seed, shared_seed).
     batch_size = process_batch_size(batch_size)
     streamed = isinstance(X, FileStream)
     if streamed and (cache_features or sample_weight is not None):
@@ -455,7 +455,6 @@ def train_phases(model, X, y, sample_weight=None, *, phases, fine_tune_layers, p
         if validation is not None:
             validation = split_evenly(*validation, batch_size=batch_size, n_devices=n_devices, seed=seed)[:2]
             check_same_length(len(validation[0]), "validation samples")
-    sync_from_first(model)
     history = defaultdict(list)
     records = []
     done = 0
