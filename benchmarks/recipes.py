@@ -204,6 +204,28 @@ def summarise(out):
     return text
 
 
+def run_in_processes(commands, jobs, budget=None):
+    """Run ``commands`` (argument lists), at most ``jobs`` at a time, in order; the failed ones.
+
+    With ``budget`` (seconds), no command starts once it is spent; those running finish.
+    """
+    started, running, failed = time.perf_counter(), [], []
+    commands = list(commands)
+    while commands or running:
+        for p in [p for p in running if p.poll() is not None]:
+            running.remove(p)
+            if p.returncode:
+                failed.append(p.args)
+        budget_left = budget is None or time.perf_counter() - started < budget
+        if commands and len(running) < jobs and budget_left:
+            running.append(subprocess.Popen(commands.pop(0)))
+        elif not budget_left and not running:
+            break
+        else:
+            time.sleep(1)
+    return failed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA), help="folder holding train/ and test-dev/")
@@ -227,18 +249,8 @@ def main(argv=None):
         done = {(r["recipe"], r["seed"]) for r in read_runs(out)}
         # Seed by seed, so that an interrupted search has every recipe once before any twice.
         todo = [(recipe, seed) for seed in args.seeds for recipe in args.recipes if (recipe, seed) not in done]
-        started, running = time.perf_counter(), []
-        while todo or running:
-            running = [p for p in running if p.poll() is None]
-            budget_left = args.budget is None or time.perf_counter() - started < args.budget
-            if todo and len(running) < args.jobs and budget_left:
-                recipe, seed = todo.pop(0)
-                running.append(subprocess.Popen([sys.executable, __file__, "--data", args.data, "--out", str(out),
-                                                 "--one", recipe, str(seed)]))
-            elif not budget_left and not running:
-                break
-            else:
-                time.sleep(1)
+        run_in_processes([[sys.executable, __file__, "--data", args.data, "--out", str(out), "--one", recipe, str(seed)]
+                          for recipe, seed in todo], args.jobs, budget=args.budget)
     print(summarise(out))
 
 

@@ -25,13 +25,13 @@ its own process. Runs already in ``runs.jsonl`` are skipped.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from recipes import DATA, N_BOOTSTRAP, SPLIT_SEED, read_runs  # benchmarks/ is on the path of its own scripts
+# benchmarks/ is on the path of its own scripts.
+from recipes import DATA, N_BOOTSTRAP, SPLIT_SEED, read_runs, run_in_processes
 
 MODES = {"in memory": {}, "streamed": {"streaming": True}}
 
@@ -137,19 +137,10 @@ def main(argv=None):
         todo = [(mode, seed) for seed in args.seeds for mode in args.modes if (mode, seed) not in done]
         passed = ["--data", args.data, "--out", str(out), "--n-bootstrap", str(args.n_bootstrap)]
         passed += [f"--{name}={getattr(args, name)}" for name in ("limit", "epochs") if getattr(args, name) is not None]
-        running, failed = [], []
-        while todo or running:
-            for p in [p for p in running if p.poll() is not None]:
-                running.remove(p)
-                if p.returncode:
-                    failed.append(p.args[-2:])
-            if todo and len(running) < args.jobs:
-                mode, seed = todo.pop(0)
-                running.append(subprocess.Popen([sys.executable, __file__, *passed, "--one", mode, str(seed)]))
-            else:
-                time.sleep(1)
+        commands = [[sys.executable, __file__, *passed, "--one", mode, str(seed)] for mode, seed in todo]
+        failed = run_in_processes(commands, args.jobs)
         if failed:
-            print(f"failed runs (mode, seed): {failed}", file=sys.stderr)
+            print(f"failed runs (mode, seed): {[command[-2:] for command in failed]}", file=sys.stderr)
     print(summarise(out))
 
 
