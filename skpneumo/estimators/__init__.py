@@ -9,6 +9,7 @@ _EXPORTS = {
     "PneumoniaClassifier": ".classifier",
     "PneumoniaPipeline": ".pipeline",
     "make_pipeline": ".pipeline",
+    "Preprocessed": ".pipeline",
     "PRESETS": ".presets",
     "init_params": ".presets",
     "preset_params": ".presets",

@@ -79,6 +79,27 @@ def check_headers(paths):
         list(pool.map(check_image_header, paths))
 
 
+class Preprocessed:
+    """Validation images already through a pipeline's steps, to pass on to its classifier as they are.
+
+    ``pipe.fit(X, y, clf__validation_data=(Preprocessed(pipe[:-1].transform(paths)), y_val))``:
+    a caller that needs the preprocessed validation images itself (to predict them after
+    training, as :func:`skpneumo.fit_model` does) decodes them once. Only for steps that
+    learn nothing, so that transforming before ``fit`` gives what ``fit`` would.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W, 3)
+        What the classifier takes: the output of every step but the last.
+    """
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+
 def _is_loaded(X):
     """Whether ``X`` is one array of images already (nothing for the loader to read)."""
     return isinstance(X, np.ndarray) and X.dtype.kind not in "OUS"
@@ -134,7 +155,8 @@ class PneumoniaPipeline(Pipeline):
       ``X``): memory stays bounded whatever the number of paths.
 
     ``clf__validation_data`` holds paths or raw images, like ``X``: its images go
-    through the same steps as at prediction before they reach the classifier.
+    through the same steps as at prediction before they reach the classifier; or
+    images already through them, wrapped in :class:`Preprocessed`.
 
     A loader with ``reduce_to="auto"`` decodes large JPEGs at reduced scale for the
     size of the first :class:`Resizer` after it, whatever that size is when the
@@ -267,7 +289,8 @@ class PneumoniaPipeline(Pipeline):
         if fit_params.get("validation_data") is not None:
             # After the transformers are fitted, before the final estimator is.
             X_val, y_val = fit_params["validation_data"]
-            fit_params["validation_data"] = (self._transform_for_final(X_val), y_val)
+            X_val = X_val.images if isinstance(X_val, Preprocessed) else self._transform_for_final(X_val)
+            fit_params["validation_data"] = (X_val, y_val)
         return Xt, yt
 
     def check_before_fit(self, X, y):
@@ -321,6 +344,28 @@ class PneumoniaPipeline(Pipeline):
                     "to the resize size (or None to decode in full)."
                 )
 
+    def check_stateless_steps(self, purpose):
+        """Raise unless every step before the classifier learns nothing from the images.
+
+        Such steps transform the same before ``fit`` as after it, which a streamed fit
+        (each batch transformed as it is read) and :class:`Preprocessed` validation
+        images rely on. Samplers are skipped: they do not run at prediction.
+
+        Parameters
+        ----------
+        purpose : str
+            What needs it, for the message (``"a streamed fit"``, ...).
+
+        Raises
+        ------
+        ValueError
+            Naming the first step that learns in ``fit``.
+        """
+        for name, step in self.steps[:-1]:
+            if not _skipped(step, fitting=False) and not isinstance(step, StatelessTransformer):
+                raise ValueError(f"Step {name!r} ({type(step).__name__}) learns from the images in fit; "
+                                 f"{purpose} takes only steps that learn nothing (skpneumo's transformers).")
+
     def _check_streaming(self, X):
         """Raise unless a streamed fit can run: its parameters, its steps, and files in ``X``."""
         checks = [("streaming", isinstance(self.streaming, bool), "True or False"),
@@ -338,9 +383,7 @@ class PneumoniaPipeline(Pipeline):
                     f"fit never holds all at once; remove it ({name}=None): streaming balances the classes "
                     "by resampling the files instead (stream_balance)."
                 )
-            if not _skipped(step, fitting=False) and not isinstance(step, StatelessTransformer):
-                raise ValueError(f"Step {name!r} ({type(step).__name__}) learns from the images in fit; a "
-                                 "streamed fit takes only steps that learn nothing (skpneumo's transformers).")
+        self.check_stateless_steps("a streamed fit")
         if not isinstance(final_step(self)[1], PneumoniaClassifier):
             raise ValueError("A streamed fit needs a PneumoniaClassifier as the final step.")
         final_step(self)[1].check_stream_params()
@@ -397,10 +440,12 @@ class PneumoniaPipeline(Pipeline):
         # A model card describes the run that recorded it (skpneumo.fit_model): not this one.
         self.__dict__.pop("model_card_", None)
         validation = params.get(f"{final_step(self)[0]}__validation_data")
-        if validation is not None and not isinstance(validation[0], np.ndarray):
+        if validation is not None and not isinstance(validation[0], (np.ndarray, Preprocessed)):
             for item in validation[0]:
                 if is_path(item):
                     check_image_file(item)
+        if validation is not None and isinstance(validation[0], Preprocessed):
+            self.check_stateless_steps("validation images preprocessed before fit (Preprocessed)")
         if self.streaming:
             return self._fit_streamed(X, y, dict(params))
         return super().fit(X, y, **params)

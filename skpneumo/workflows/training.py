@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ..datasets import patient_groups
-from ..estimators.pipeline import make_pipeline
+from ..estimators.pipeline import Preprocessed, make_pipeline
 from ..estimators.presets import preset_validation
 from ..evaluation import evaluate_scores
 from ..evaluation.thresholds import check_threshold_rule, point_by_rule, store_threshold
@@ -157,13 +157,14 @@ def fit_model(paths, labels, groups=None, *, params=None, val_size=None, thresho
     fit_idx = train_idx
     if processes > 1:
         fit_idx = train_idx[shard_indices(labels[train_idx], process_index(), processes)]
-    seconds = _train(pipe, paths, labels, fit_idx, val_idx, quiet)
+    X_val = None if val_idx is None else _validation_images(pipe, paths[val_idx])
+    seconds = _train(pipe, paths, labels, fit_idx, val_idx, X_val, quiet)
     if not is_first_process():
         return pipe, None  # process 0 chooses the threshold and writes the card
     validation, threshold, validation_card = None, None, None
     if val_idx is not None:
-        validation, threshold, validation_card = _validate(pipe, paths[val_idx], labels[val_idx], groups[val_idx],
-                                                           threshold_rule)
+        validation, threshold, validation_card = _validate(pipe, paths[val_idx], X_val, labels[val_idx],
+                                                           groups[val_idx], threshold_rule)
     pipe.model_card_ = new_card(
         recipe={**params, **({"processes": processes} if processes > 1 else {}),
                 **({"stream_balance": pipe.stream_balance} if pipe.streaming else {}), "random_state": random_state,
@@ -191,12 +192,21 @@ def _resolve_validation(params, val_size, threshold_rule):
     return val_size, threshold_rule
 
 
-def _train(pipe, paths, labels, train_idx, val_idx, quiet):
+def _validation_images(pipe, paths):
+    # The validation films decoded once, before training, for early stopping and then _validate; a streamed
+    # fit reads them itself, batch by batch, from their paths.
+    if pipe.streaming:
+        return paths
+    pipe.check_stateless_steps("fit_model, which decodes the validation films once before training,")
+    # Every step but the last, samplers skipped, as at prediction: they learn nothing, so before fit is the same.
+    return Preprocessed(pipe[:-1].transform(paths))
+
+
+def _train(pipe, paths, labels, train_idx, val_idx, X_val, quiet):
     # Fits on the training patients, the validation patients monitored for early stopping; returns the seconds.
     clf = final_step(pipe)[1]
-    # Paths: the pipeline preprocesses validation images once, as at prediction, and
-    # training images so that a step such as CLAHE runs exactly once.
-    fit_params = {} if val_idx is None else {"clf__validation_data": (paths[val_idx], labels[val_idx])}
+    # Training images as paths, so that a step such as CLAHE runs exactly once.
+    fit_params = {} if X_val is None else {"clf__validation_data": (X_val, labels[val_idx])}
     epoch_bar = EpochProgress(sum(phase["epochs"] for phase in clf.planned_phases()), quiet)
     callbacks = clf.callbacks
     clf.set_params(callbacks=[*(callbacks or ()), epoch_bar])
@@ -209,7 +219,7 @@ def _train(pipe, paths, labels, train_idx, val_idx, quiet):
     return time.perf_counter() - started
 
 
-def _validate(pipe, paths, labels, groups, threshold_rule):
+def _validate(pipe, paths, X_val, labels, groups, threshold_rule):
     # The validation patients, predicted once after training: the threshold chosen on their
     # scores and stored, and the card's report computed from the same scores.
     clf = final_step(pipe)[1]
@@ -218,8 +228,7 @@ def _validate(pipe, paths, labels, groups, threshold_rule):
         X = paths
         scores = pipe.predict_proba(paths)[:, positive_index(clf.classes_)]
     else:
-        # What the classifier sees at prediction: every step but the last, samplers skipped.
-        X = pipe[:-1].transform(paths)
+        X = X_val.images
         scores = clf.predict_proba(X)[:, positive_index(clf.classes_)]
     threshold = None
     if threshold_rule != "keep":

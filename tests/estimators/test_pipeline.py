@@ -263,6 +263,32 @@ def test_in_memory_arrays_through_the_pipeline(image_set):
         pipe.predict_proba(np.full((2, 40, 40), np.nan))
 
 
+@pytest.mark.slow  # two fits; the refusal below is in the quick loop
+def test_preprocessed_validation_images_reach_the_classifier_as_paths_would(image_set):
+    from skpneumo.estimators import Preprocessed
+
+    paths, labels, _ = image_set
+    train, val = slice(0, len(paths) - 6), slice(len(paths) - 6, None)
+    by_path = fast_pipeline(epochs=2).fit(paths[train], labels[train], clf__validation_data=(paths[val], labels[val]))
+    pipe = fast_pipeline(epochs=2)
+    images = Preprocessed(pipe[:-1].transform(paths[val]))
+    pipe.fit(paths[train], labels[train], clf__validation_data=(images, labels[val]))
+    assert by_path[-1].history_["val_auc"] == pipe[-1].history_["val_auc"]
+
+
+def test_preprocessed_validation_images_need_steps_that_learn_nothing(image_set):
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skpneumo.estimators import Preprocessed
+
+    paths, labels, _ = image_set
+    pipe = fast_pipeline(normalize=FunctionTransformer())
+    images = Preprocessed(np.zeros((2, TINY, TINY, 3), np.float32))
+    with pytest.raises(ValueError, match=r"Step 'normalize' \(FunctionTransformer\) learns from the images in fit; "
+                                         r"validation images preprocessed before fit"):
+        pipe.fit(paths, labels, clf__validation_data=(images, labels[:2]))
+
+
 def test_loader_decodes_for_the_pipeline_size():
     # Read when the pipeline runs, so that searches over resize__size need nothing else.
     assert make_pipeline(size=64).get_params()["load__reduce_to"] == "auto"

@@ -127,6 +127,7 @@ def test_a_preset_holds_out_patients_and_stores_a_chosen_threshold(tmp_path, mon
 @pytest.mark.slow  # over 3 s: the quick loop stays under 3 minutes; CI runs it
 def test_fit_model_predicts_the_validation_patients_once_after_training(tmp_path, monkeypatch):
     from skpneumo import PneumoniaClassifier
+    from skpneumo.preprocessing import ImageLoader
 
     data = make_synthetic_xrays(tmp_path, n_per_class=8, size=32, random_state=0)
     calls = []
@@ -137,12 +138,22 @@ def test_fit_model_predicts_the_validation_patients_once_after_training(tmp_path
         return real(self, X, **kwargs)
 
     monkeypatch.setattr(PneumoniaClassifier, "predict_proba", counted)
+    decoded = []
+    real_load = ImageLoader.load
+
+    def load(self, X, *args, **kwargs):
+        decoded.extend(str(x) for x in X)
+        return real_load(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(ImageLoader, "load", load)
     params = dict(preset="cpu", weights=None, size=32, epochs=1, fine_tune_epochs=0, dense_units=(4,), batch_size=8,
                   smote=None)
     pipe, (X_val, y_val) = fit_model(data.paths, data.labels, data.groups, params=params, val_size=0.3,
                                      random_state=0)
     # One prediction of the validation films: the threshold and the card's report share it.
     assert calls == [len(y_val)]
+    # Every film decoded once: early stopping and the prediction after training share the validation images.
+    assert sorted(decoded) == sorted(map(str, data.paths))
     card = pipe.model_card_
     scores = real(pipe.named_steps["clf"], X_val)[:, 1]
     assert card["validation"]["report"]["metrics"]["roc_auc"]["value"] == pytest.approx(
