@@ -80,13 +80,22 @@ def tiny_arrays():
 def validation_split_spy(monkeypatch):
     """The training paths and the ``clf__validation_data`` paths of the next pipeline fits."""
     from skpneumo import PneumoniaPipeline
+    from skpneumo.estimators import Preprocessed
 
     seen = {}
-    fit = PneumoniaPipeline.fit
+    fit, transform = PneumoniaPipeline.fit, PneumoniaPipeline.transform
+
+    def spy_transform(self, X, **params):
+        # fit_model decodes the validation films before training (then hands them over as Preprocessed).
+        seen["transformed"] = list(X)
+        return transform(self, X, **params)
 
     def spy(self, X, y=None, **params):
-        seen["train"], seen["val"] = list(X), list(params["clf__validation_data"][0])
+        validation = params["clf__validation_data"][0]
+        seen["train"] = list(X)
+        seen["val"] = seen["transformed"] if isinstance(validation, Preprocessed) else list(validation)
         return fit(self, X, y, **params)
 
     monkeypatch.setattr(PneumoniaPipeline, "fit", spy)
+    monkeypatch.setattr(PneumoniaPipeline, "transform", spy_transform)
     return seen

@@ -400,8 +400,9 @@ class PneumoniaPipeline(Pipeline):
         items = list(X)
         val_items = []
         if validation is not None:
-            val_items = list(validation[0])
-            if _is_loaded(validation[0]) or not all(is_path(item) for item in val_items):
+            preprocessed = isinstance(validation[0], Preprocessed)
+            val_items = [] if preprocessed else list(validation[0])
+            if preprocessed or _is_loaded(validation[0]) or not all(is_path(item) for item in val_items):
                 raise ValueError(f"{name}__validation_data: a streamed fit validates on image paths, not arrays.")
         # Every header before the first epoch: a bad file fails now, not hours in.
         check_headers(items + val_items)

@@ -287,6 +287,9 @@ def test_preprocessed_validation_images_need_steps_that_learn_nothing(image_set)
     with pytest.raises(ValueError, match=r"Step 'normalize' \(FunctionTransformer\) learns from the images in fit; "
                                          r"validation images preprocessed before fit"):
         pipe.fit(paths, labels, clf__validation_data=(images, labels[:2]))
+    # A streamed fit reads its validation films itself.
+    with pytest.raises(ValueError, match="a streamed fit validates on image paths"):
+        fast_pipeline(streaming=True, smote=None).fit(paths, labels, clf__validation_data=(images, labels[:2]))
 
 
 def test_loader_decodes_for_the_pipeline_size():
