@@ -102,27 +102,17 @@ async def read_uploads(request, max_bytes, max_files):
         await form.close()
 
 
-def _threshold(request):
-    text = request.query_params.get("threshold")
+def _fraction(request, name, default=None):
+    # A query parameter in [0, 1] (the threshold, the overlay's alpha); absent: the default.
+    text = request.query_params.get(name)
     if text is None:
-        return None
+        return default
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not 0 <= value <= 1:
-        raise HTTPException(400, f"threshold must be a number between 0 and 1, got {text!r}")
-    return value
-
-
-def _alpha(request):
-    text = request.query_params.get("alpha", "0.5")
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise HTTPException(400, f"alpha must be a number between 0 and 1, got {text!r}")
+        raise HTTPException(400, f"{name} must be a number between 0 and 1, got {text!r}")
     return value
 
 
@@ -155,7 +145,7 @@ def create_app(service, *, max_upload_mb=20.0, max_files=16, token=None):
         return {"name": service.name, "version": service.version}
 
     async def predict(request):
-        threshold = _threshold(request)
+        threshold = _fraction(request, "threshold")
         images = await read_uploads(request, max_bytes, max_files)
         results = await asyncio.wrap_future(service.batcher.submit(images))
         rows = service.rows(images, results, threshold)
@@ -163,7 +153,7 @@ def create_app(service, *, max_upload_mb=20.0, max_files=16, token=None):
         return JSONResponse({"model": head(service), "results": rows}, status_code=status)
 
     async def explain(request):
-        alpha = _alpha(request)
+        alpha = _fraction(request, "alpha", 0.5)
         images = await read_uploads(request, max_bytes, 1)
         try:
             row, png = await in_worker(service.explain, images[0], alpha)
