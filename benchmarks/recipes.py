@@ -85,7 +85,6 @@ RECIPES = {
 
 def run_one(recipe, seed, data, out):
     """Train one recipe with one seed; append its line to ``out/runs.jsonl``."""
-    import keras
 
     from skpneumo import evaluate, fit_model, load_chest_xray
 
@@ -97,28 +96,42 @@ def run_one(recipe, seed, data, out):
                                  split_random_state=SPLIT_SEED, threshold_rule=THRESHOLD_RULE)
     train_seconds = time.perf_counter() - started
     clf = pipe[-1]
-    card = pipe.model_card_
     val_scores = clf.predict_proba(validation[0])[:, 1]
     report = evaluate(pipe, test.paths, test.labels, groups=test.groups, n_bootstrap=N_BOOTSTRAP, random_state=0)
     row = {
-        "recipe": recipe, "seed": seed, "params": {k: repr(v) for k, v in params.items()},
-        "backend": keras.backend.backend(), "cpus": os.cpu_count(),
-        "train_seconds": round(train_seconds, 1), "epochs": len(clf.history_["phase"]),
-        "threshold": float(clf.threshold),
-        "validation": {k: card["validation"]["report"]["metrics"][k]["value"]
-                       for k in ("roc_auc", "recall", "specificity")},
-        "test_dev": {"roc_auc": report.roc_auc, "roc_auc_interval": report.confidence_intervals["roc_auc"],
-                     "sensitivity": report.recall, "specificity": report.specificity},
+        "recipe": recipe, "seed": seed, **run_row(pipe, params, train_seconds, report),
         "scores": {"validation_true": (validation[1] == clf.pos_label_).astype(int).tolist(),
                    "validation_score": val_scores.round(6).tolist(),
                    "test_dev_true": (np.asarray(test.labels) == clf.pos_label_).astype(int).tolist(),
                    "test_dev_score": report.y_score.round(6).tolist(),
                    "test_dev_groups": [str(g) for g in test.groups]},
     }
+    append_run(out, row, f"{recipe} seed {seed}")
+
+
+def run_row(pipe, params, train_seconds, report):
+    """What every benchmark run records: the machine, the training, validation (from the card) and test-dev."""
+    import keras
+
+    clf = pipe[-1]
+    metrics = pipe.model_card_["validation"]["report"]["metrics"]
+    return {
+        "params": {k: repr(v) for k, v in params.items()},
+        "backend": keras.backend.backend(), "cpus": os.cpu_count(),
+        "train_seconds": round(train_seconds, 1), "epochs": len(clf.history_["phase"]),
+        "threshold": float(clf.threshold),
+        "validation": {k: metrics[k]["value"] for k in ("roc_auc", "recall", "specificity")},
+        "test_dev": {"roc_auc": report.roc_auc, "roc_auc_interval": report.confidence_intervals["roc_auc"],
+                     "sensitivity": report.recall, "specificity": report.specificity},
+    }
+
+
+def append_run(out, row, name):
+    """Append ``row`` to ``out/runs.jsonl`` and print its headline numbers under ``name``."""
     with open(Path(out) / "runs.jsonl", "a") as f:
         f.write(json.dumps(row, default=float) + "\n")
     t = row["test_dev"]
-    print(f"{recipe} seed {seed}: {train_seconds:.0f} s, validation AUC {row['validation']['roc_auc']:.4f}, "
+    print(f"{name}: {row['train_seconds']:.0f} s, validation AUC {row['validation']['roc_auc']:.4f}, "
           f"test-dev AUC {t['roc_auc']:.4f} sens {t['sensitivity']:.3f} spec {t['specificity']:.3f}", flush=True)
 
 

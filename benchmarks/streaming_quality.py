@@ -23,15 +23,13 @@ its own process. Runs already in ``runs.jsonl`` are skipped.
 """
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 # benchmarks/ is on the path of its own scripts.
-from recipes import DATA, N_BOOTSTRAP, SPLIT_SEED, read_runs, run_in_processes
+from recipes import DATA, N_BOOTSTRAP, SPLIT_SEED, append_run, read_runs, run_in_processes, run_row
 
 MODES = {"in memory": {}, "streamed": {"streaming": True}}
 
@@ -47,8 +45,6 @@ def subset(data, limit):
 
 def run_one(mode, seed, args, out):
     """Train one mode with one seed; append its line to ``out/runs.jsonl``."""
-    import keras
-
     from skpneumo import evaluate, fit_model, load_chest_xray
 
     train = subset(load_chest_xray(Path(args.data) / "train"), args.limit)
@@ -60,25 +56,11 @@ def run_one(mode, seed, args, out):
     pipe, _ = fit_model(train.paths, train.labels, train.groups, params=params, random_state=seed,
                         split_random_state=SPLIT_SEED)
     train_seconds = time.perf_counter() - started
-    clf = pipe[-1]
-    metrics = pipe.model_card_["validation"]["report"]["metrics"]
     report = evaluate(pipe, test.paths, test.labels, groups=test.groups, n_bootstrap=args.n_bootstrap,
                       random_state=0)
-    row = {
-        "mode": mode, "seed": seed, "params": {k: repr(v) for k, v in params.items()}, "limit": args.limit,
-        "backend": keras.backend.backend(), "tensorflow_imported": "tensorflow" in sys.modules,
-        "cpus": os.cpu_count(),
-        "train_seconds": round(train_seconds, 1), "epochs": len(clf.history_["phase"]),
-        "threshold": float(clf.threshold),
-        "validation": {k: metrics[k]["value"] for k in ("roc_auc", "recall", "specificity")},
-        "test_dev": {"roc_auc": report.roc_auc, "roc_auc_interval": report.confidence_intervals["roc_auc"],
-                     "sensitivity": report.recall, "specificity": report.specificity},
-    }
-    with open(Path(out) / "runs.jsonl", "a") as f:
-        f.write(json.dumps(row, default=float) + "\n")
-    t = row["test_dev"]
-    print(f"{mode} seed {seed}: {train_seconds:.0f} s, validation AUC {row['validation']['roc_auc']:.4f}, "
-          f"test-dev AUC {t['roc_auc']:.4f} sens {t['sensitivity']:.3f} spec {t['specificity']:.3f}", flush=True)
+    row = {"mode": mode, "seed": seed, **run_row(pipe, params, train_seconds, report), "limit": args.limit,
+           "tensorflow_imported": "tensorflow" in sys.modules}
+    append_run(out, row, f"{mode} seed {seed}")
 
 
 def summarise(out):
