@@ -149,11 +149,7 @@ def evaluate(estimator, X, y, *, threshold=None, pos_label=None, groups="auto", 
             "estimator must be a fitted classifier with predict_proba and classes_; "
             f"got {type(estimator).__name__}."
         )
-    classes = list(classes)
-    if len(classes) != 2:
-        raise ValueError(
-            f"evaluate supports binary classifiers only; classes_ is {classes}."
-        )
+    classes = _two_classes(classes, "classes_")
 
     # Check cheap preconditions before predict_proba, which may run a CNN.
     y = column_or_1d(y)
@@ -217,22 +213,19 @@ def evaluate_scores(y, y_score, *, classes, threshold=DEFAULT_THRESHOLD, pos_lab
     ValueError
         As :func:`evaluate`, for the labels, the scores, the threshold or the groups.
     """
-    classes = list(classes)
-    if len(classes) != 2:
-        raise ValueError(f"evaluate supports binary classifiers only; classes is {classes}.")
+    classes = _two_classes(classes, "classes")
     y, y_score = column_or_1d(y), column_or_1d(np.asarray(y_score, dtype=float))
     if len(y) != len(y_score) or not len(y):
         raise ValueError(f"y and y_score must hold the same, non-zero number of samples; got {len(y)} and "
                          f"{len(y_score)}.")
     check_bootstrap_params(n_bootstrap, confidence, minimum=0)
-    if not is_real(threshold, 0, 1, high_inclusive=True):
-        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
+    threshold = _checked_threshold(threshold, "threshold")
     groups, groups_source, notes = resolve_groups(y_score, None if groups is None else np.asarray(groups))
     pos_index = positive_index(classes, pos_label)
     pos, neg = as_builtin(classes[pos_index]), as_builtin(classes[1 - pos_index])
     y_true = _binary_truth(y, classes, pos_index)
     check_probabilities(y_score, f"y_score (the probability of class {pos!r})")
-    return _report(y_true, y_score, float(threshold), pos, neg, groups, groups_source, notes,
+    return _report(y_true, y_score, threshold, pos, neg, groups, groups_source, notes,
                    n_bootstrap, confidence, random_state)
 
 
@@ -425,6 +418,17 @@ def _resolve_threshold(estimator, threshold, positive):
                     f"{source} applies to P({as_builtin(wrapped)}) but the report's positive "
                     f"class is {as_builtin(positive)!r}; pass threshold= on that probability."
                 )
+    return _checked_threshold(threshold, source)
+
+
+def _checked_threshold(threshold, source):
     if not is_real(threshold, 0, 1, high_inclusive=True):
         raise ValueError(f"{source} must be a number in [0, 1]; got {threshold!r}.")
     return float(threshold)
+
+
+def _two_classes(classes, what):
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(f"evaluate supports binary classifiers only; {what} is {classes}.")
+    return classes
